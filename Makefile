@@ -1,0 +1,93 @@
+# The one entry point for set-up, running and testing; README and CI call these targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.SHELLFLAGS := -eu -o pipefail -c
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+MODEL := models/meso.tar.gz
+RESULTS := results
+TRAIN_INPUTS := config.yml domain.yml $(wildcard data/nlu/*.yml data/rules/*.yml)
+INDEX := models/retrieval/index.json
+INDEX_INPUTS := $(wildcard data/faq/*.yml data/faq/topics/*.yml data/nlu/*.yml)
+
+export RASA_PORT ?= 5005
+export ACTION_PORT ?= 5055
+export ACTION_ENDPOINT_HOST ?= localhost
+# Offline by design: nothing is fetched from a model hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+# Python 3.10 (Rasa 3.6 needs < 3.11): $(PYTHON) if given, else python3.10 on PATH
+# (pyenv reads .python-version), else a pyenv-installed 3.10.
+define find_python310
+for candidate in $(PYTHON) python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
+  if "$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then \
+    echo "$$candidate"; break; fi; done
+endef
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/runtime.lock requirements/dev.lock
+	@python310="$$($(find_python310))"; \
+	if [ -z "$$python310" ]; then \
+	  echo "error: Python 3.10 is required (Rasa 3.6.21 supports Python < 3.11) and none was found." >&2; \
+	  echo "Install it (for example: pyenv install 3.10.13, or apt-get install python3.10 python3.10-venv)," >&2; \
+	  echo "or point to one with: make PYTHON=/path/to/python3.10 ..." >&2; exit 1; fi; \
+	echo "Creating $(VENV) with $$python310"; \
+	rm -rf $(VENV); "$$python310" -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check pip==24.2
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps \
+	  -r requirements/runtime.lock -r requirements/dev.lock
+	$(VENV)/bin/pip check
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## create the virtual environment with the pinned packages
+
+.PHONY: validate
+validate: venv ## check the knowledge base and Rasa's training data
+	$(PY) -m bot validate
+	$(RASA) data validate --fail-on-warnings --data data/nlu data/rules --domain domain.yml --config config.yml
+
+$(MODEL): $(TRAIN_INPUTS) $(VENV)/.installed
+	$(PY) -m bot validate
+	$(RASA) train --data data/nlu data/rules --domain domain.yml --config config.yml \
+	  --out models --fixed-model-name meso
+
+.PHONY: train
+train: $(MODEL) ## train the model when data or config changed
+
+$(INDEX): $(INDEX_INPUTS) $(VENV)/.installed
+	$(PY) -m bot index
+
+.PHONY: index
+index: $(INDEX) ## build the retrieval index when the knowledge base or NLU data changed
+
+.PHONY: run
+run: train index ## set up, train if needed, and run the bot (REST and socket.io on RASA_PORT)
+	$(PY) -m bot serve
+
+.PHONY: shell
+shell: train index ## chat with the bot in the terminal
+	$(PY) -m bot shell
+
+.PHONY: lint
+lint: venv ## ruff and mypy over bot/, actions/ and tests/
+	$(VENV)/bin/ruff check bot actions tests
+	$(VENV)/bin/mypy bot actions tests
+
+.PHONY: test
+test: lint validate train index ## everything: lint, types, data checks, unit and end-to-end tests, test stories
+	$(PY) -m pytest -q
+	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml \
+	  --endpoints endpoints.yml --fail-on-prediction-errors --out $(RESULTS)/stories
+
+.PHONY: clean
+clean: ## remove trained models and results (keeps the virtual environment)
+	rm -rf models $(RESULTS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,72 @@
+"""When the NLU model is unsure: embedding retrieval, "did you mean", or an honest no-match."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.reply import send_reply
+from bot.answers import ROUTE_FALLBACK, ROUTE_RETRIEVAL, compose_answer, reply_custom, topic_buttons
+from bot.knowledge import KnowledgeBase, default_knowledge_base
+from bot.retrieval import Retriever, load_retriever
+from bot.settings import load_settings
+
+NONE_OF_THESE_PAYLOAD = "/none_of_these"
+
+
+def send_no_match(dispatcher: CollectingDispatcher, tracker: Tracker, knowledge: KnowledgeBase) -> None:
+    """Say honestly that there is no answer, point to the doctor or clinic, offer topics."""
+    send_reply(
+        dispatcher,
+        tracker,
+        reply_custom(None, ROUTE_FALLBACK),
+        text=knowledge.replies.no_match,
+        buttons=topic_buttons(knowledge, knowledge.replies.suggested_topics),
+    )
+
+
+class ActionRetrieveAnswer(Action):
+    """Answers from the nearest knowledge-base question when the NLU model is unsure.
+
+    The Rasa SDK creates its actions once when the action server starts, so the model
+    and the index load then: never on import, never per request.
+    """
+
+    def __init__(self, retriever: Retriever | None = None) -> None:
+        self.knowledge = default_knowledge_base()
+        self.retriever = retriever or load_retriever(self.knowledge, load_settings())
+
+    def name(self) -> str:
+        return "action_retrieve_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        text = (tracker.latest_message.get("text") or "").strip()
+        match = self.retriever.match(text) if text else None
+        if match is None or match.kind == "none":
+            send_no_match(dispatcher, tracker, self.knowledge)
+        elif match.kind == "answer":
+            answer = compose_answer(self.knowledge, self.knowledge.topic(match.topics[0]), ROUTE_RETRIEVAL)
+            send_reply(dispatcher, tracker, answer.custom, text=answer.text)
+        else:
+            buttons = topic_buttons(self.knowledge, match.topics)
+            buttons.append({"title": self.knowledge.replies.none_of_these, "payload": NONE_OF_THESE_PAYLOAD})
+            custom = reply_custom(None, ROUTE_RETRIEVAL, candidates=list(match.topics))
+            send_reply(dispatcher, tracker, custom, text=self.knowledge.replies.did_you_mean, buttons=buttons)
+        return []
+
+
+class ActionNoMatch(Action):
+    """The patient said none of the suggestions fits."""
+
+    def name(self) -> str:
+        return "action_no_match"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        send_no_match(dispatcher, tracker, default_knowledge_base())
+        return []

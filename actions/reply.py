@@ -1,0 +1,28 @@
+"""Sends a reply, with its metadata only on channels whose clients read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.settings import load_settings
+
+
+def send_reply(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    custom: dict[str, Any],
+    *,
+    text: str,
+    buttons: list[dict[str, str]] | None = None,
+) -> None:
+    """One message whose ``text`` comes from the knowledge base (data/faq/).
+
+    Messaging apps (Twilio, Telegram, Messenger) get no ``custom`` JSON: they would deliver
+    it as an extra, empty or confusing message.
+    """
+    channel = tracker.get_latest_input_channel()
+    metadata = custom if channel in load_settings().metadata_channels else None
+    dispatcher.utter_message(text=text, buttons=buttons, json_message=metadata)

@@ -1,0 +1,1 @@
+"""The mesotherapy FAQ bot's domain logic, importable without a running Rasa server."""

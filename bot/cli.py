@@ -1,0 +1,141 @@
+"""Command line for the clinic's operators: validate the knowledge base, show answers, run the bot."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot.answers import compose_answer
+from bot.knowledge import KnowledgeBaseError, default_knowledge_base
+from bot.retrieval import RetrievalError, build_and_save, index_is_current
+from bot.servers import DEFAULT_MODEL, BotAddress, ServerError, action_server, port_in_use, running_bot
+from bot.settings import load_settings
+
+
+def _address() -> BotAddress:
+    return BotAddress(
+        rasa_port=int(os.environ.get("RASA_PORT", "5005")),
+        action_port=int(os.environ.get("ACTION_PORT", "5055")),
+    )
+
+
+def _check_ports(*ports: int) -> None:
+    busy = [port for port in ports if port_in_use(port)]
+    if busy:
+        raise ServerError(
+            f"port {', '.join(map(str, busy))} is already in use: stop what runs there, "
+            "or choose other ports with RASA_PORT=... ACTION_PORT=..."
+        )
+
+
+def validate(_: argparse.Namespace) -> int:
+    knowledge = default_knowledge_base()
+    examples = sum(len(knowledge.intent_examples.get(t.intent, ())) for t in knowledge.topics.values())
+    print(
+        f"Knowledge base OK: {len(knowledge.topics)} topics, {len(knowledge.sources)} sources, "
+        f"{examples} FAQ training examples."
+    )
+    return 0
+
+
+def topics(_: argparse.Namespace) -> int:
+    for topic in default_knowledge_base().topics.values():
+        print(f"{topic.id:20} {topic.title}")
+    return 0
+
+
+def answer(args: argparse.Namespace) -> int:
+    knowledge = default_knowledge_base()
+    if args.topic not in knowledge.topics:
+        print(f"unknown topic '{args.topic}'; `python -m bot topics` lists them", file=sys.stderr)
+        return 2
+    print(compose_answer(knowledge, knowledge.topic(args.topic)).text)
+    return 0
+
+
+def index(args: argparse.Namespace) -> int:
+    knowledge = default_knowledge_base()
+    settings = load_settings()
+    if not args.force and index_is_current(settings.index_dir, knowledge, settings.retrieval_model):
+        print(f"Retrieval index at {settings.index_dir} is up to date.")
+        return 0
+    started = time.perf_counter()
+    built = build_and_save(knowledge, settings)
+    print(
+        f"Built the retrieval index at {settings.index_dir}: {len(built.topics)} questions, "
+        f"model {built.model}, {time.perf_counter() - started:.1f} s."
+    )
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    address = _address()
+    _check_ports(address.rasa_port, address.action_port)
+    default_knowledge_base()
+    log_dir = Path(args.log_dir) if args.log_dir else None
+    if log_dir:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Starting the action server on port {address.action_port} and Rasa on {address.rasa_port}...")
+    with running_bot(address, Path(args.model), log_dir):
+        print(
+            "\nThe bot is running.\n"
+            f"  REST:      curl -s {address.rest_url} -H 'Content-Type: application/json' \\\n"
+            '               -d \'{"sender": "patient-1", "message": "how much does it cost?"}\'\n'
+            f"  socket.io: {address.rasa_url} (events user_uttered / bot_uttered)\n"
+            "  terminal:  make shell\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nStopping...")
+    return 0
+
+
+def shell(args: argparse.Namespace) -> int:
+    address = _address()
+    _check_ports(address.action_port)
+    default_knowledge_base()
+    rasa = str(Path(sys.executable).parent / "rasa")
+    with action_server(address):
+        command = [rasa, "shell", "--model", args.model, "--endpoints", "endpoints.yml"]
+        env = dict(os.environ, ACTION_PORT=str(address.action_port))
+        env.setdefault("ACTION_ENDPOINT_HOST", "localhost")
+        return subprocess.call(command, env=env)  # noqa: S603 (fixed argument list)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("validate", help="load and check the knowledge base and NLU data").set_defaults(
+        run=validate
+    )
+    commands.add_parser("topics", help="list the knowledge-base topics").set_defaults(run=topics)
+    show = commands.add_parser("answer", help="print a topic's answer as a patient reads it")
+    show.add_argument("topic")
+    show.set_defaults(run=answer)
+    build = commands.add_parser("index", help="build the retrieval index when data or model changed")
+    build.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    build.set_defaults(run=index)
+    run = commands.add_parser("serve", help="run the action server and the Rasa server")
+    run.add_argument("--model", default=str(DEFAULT_MODEL))
+    run.add_argument("--log-dir", default=None, help="write server logs here instead of the terminal")
+    run.set_defaults(run=serve)
+    chat = commands.add_parser("shell", help="chat with the bot in the terminal")
+    chat.add_argument("--model", default=str(DEFAULT_MODEL))
+    chat.set_defaults(run=shell)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except KnowledgeBaseError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except (ServerError, RetrievalError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,294 @@
+"""The knowledge base: topics written from the source documents, loaded and validated.
+
+Layout of ``data/faq/``:
+
+- ``sources.yml``: the source documents, by id (S1-S5), with a patient-facing name.
+- ``caveat.yml``: the evidence caveat and the layout every answer is delivered in.
+- ``replies.yml``: what the actions say besides answers ("did you mean", no match).
+- ``topics/<id>.yml``: one file per topic (id, title, question, answer, optional
+  differences, sources).
+
+Every problem found while loading is collected and reported at once, each naming the
+file and entry it concerns, so a clinic editing the YAML sees everything to fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.settings import load_settings
+from bot.training_data import read_intent_examples
+
+FAQ_INTENT_PREFIX = "faq_"
+MAX_ANSWER_CHARS = 600
+MIN_EXAMPLES_PER_TOPIC = 15
+TOPIC_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+TOPIC_FIELDS = ("id", "title", "question", "answer", "sources")
+OPTIONAL_TOPIC_FIELDS = ("differences",)
+LAYOUT_PLACEHOLDERS = {"answer", "sources", "caveat"}
+
+
+class KnowledgeBaseError(ValueError):
+    """The knowledge base or its NLU data is inconsistent; ``problems`` lists every issue."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("knowledge base is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    name: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    title: str
+    question: str
+    answer: str
+    sources: tuple[str, ...]
+    differences: str = ""
+
+    @property
+    def intent(self) -> str:
+        return FAQ_INTENT_PREFIX + self.id
+
+    @property
+    def full_answer(self) -> str:
+        """The answer with where the sources disagree, as the patient reads it."""
+        return f"{self.answer} {self.differences}".strip()
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    topics: Mapping[str, Topic]
+    sources: Mapping[str, Source]
+    caveat: str
+    layout: str
+    intent_examples: Mapping[str, tuple[str, ...]]
+    replies: Replies
+
+    def topic(self, topic_id: str) -> Topic:
+        return self.topics[topic_id]
+
+    def topic_for_intent(self, intent: str | None) -> Topic | None:
+        if not intent or not intent.startswith(FAQ_INTENT_PREFIX):
+            return None
+        return self.topics.get(intent[len(FAQ_INTENT_PREFIX) :])
+
+    def questions(self, topic_id: str) -> tuple[str, ...]:
+        """The canonical question and every training phrasing of a topic."""
+        topic = self.topics[topic_id]
+        return (topic.question, *self.intent_examples.get(topic.intent, ()))
+
+
+def _read_yaml(path: Path, problems: list[str]) -> Any:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except OSError as error:
+        problems.append(f"{path}: cannot be read ({error.strerror})")
+    except yaml.YAMLError as error:
+        problems.append(f"{path}: is not valid YAML ({error})")
+    return None
+
+
+def _text_problems(where: str, name: str, value: Any) -> list[str]:
+    """Checks shared by every patient-facing text field."""
+    if not isinstance(value, str) or not value.strip():
+        return [f"{where}: '{name}' must be non-empty text"]
+    problems = []
+    if "\n\n" in value.strip():
+        problems.append(f"{where}: '{name}' contains a blank line (channels would split the message)")
+    if "{" in value or "}" in value:
+        problems.append(f"{where}: '{name}' contains curly braces")
+    return problems
+
+
+def _load_sources(path: Path, problems: list[str]) -> dict[str, Source]:
+    data = _read_yaml(path, problems)
+    entries = data.get("sources") if isinstance(data, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        problems.append(f"{path}: needs a 'sources' mapping of id -> name and title")
+        return {}
+    sources = {}
+    for source_id, entry in entries.items():
+        where = f"{path}: source '{source_id}'"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a mapping with 'name' and 'title'")
+            continue
+        missing = [key for key in ("name", "title") if not entry.get(key)]
+        if missing:
+            problems.append(f"{where}: missing {', '.join(missing)}")
+            continue
+        sources[str(source_id)] = Source(str(source_id), str(entry["name"]), str(entry["title"]))
+    return sources
+
+
+def _load_caveat(path: Path, problems: list[str]) -> tuple[str, str]:
+    data = _read_yaml(path, problems)
+    if not isinstance(data, dict):
+        problems.append(f"{path}: needs 'caveat' and 'layout'")
+        return "", ""
+    caveat, layout = data.get("caveat"), data.get("layout")
+    problems.extend(_text_problems(str(path), "caveat", caveat))
+    if not isinstance(layout, str) or "\n\n" in layout:
+        problems.append(f"{path}: 'layout' must be text without blank lines")
+        return str(caveat or ""), ""
+    placeholders = {name for _, name, _, _ in string.Formatter().parse(layout) if name}
+    if placeholders != LAYOUT_PLACEHOLDERS:
+        problems.append(
+            f"{path}: 'layout' must use exactly the placeholders "
+            f"{sorted(LAYOUT_PLACEHOLDERS)}, found {sorted(placeholders)}"
+        )
+    return str(caveat or ""), layout
+
+
+@dataclass(frozen=True)
+class Replies:
+    """What the actions say besides topic answers (``replies.yml``)."""
+
+    did_you_mean: str
+    none_of_these: str
+    no_match: str
+    suggested_topics: tuple[str, ...]
+
+
+REPLY_TEXTS = ("did_you_mean", "none_of_these", "no_match")
+
+
+def _load_replies(path: Path, problems: list[str]) -> Replies:
+    data = _read_yaml(path, problems)
+    if not isinstance(data, dict):
+        problems.append(f"{path}: needs {', '.join(REPLY_TEXTS)} and suggested_topics")
+        data = {}
+    for name in REPLY_TEXTS:
+        problems.extend(_text_problems(str(path), name, data.get(name)))
+    suggested = data.get("suggested_topics")
+    if not isinstance(suggested, list) or not suggested:
+        problems.append(f"{path}: 'suggested_topics' must be a list of topic ids")
+        suggested = []
+    texts = {name: " ".join(str(data.get(name) or "").split()) for name in REPLY_TEXTS}
+    return Replies(suggested_topics=tuple(str(topic_id) for topic_id in suggested), **texts)
+
+
+def _load_topic(path: Path, known_sources: Mapping[str, Source], problems: list[str]) -> Topic | None:
+    data = _read_yaml(path, problems)
+    if not isinstance(data, dict):
+        if data is not None:
+            problems.append(f"{path}: must be a mapping of topic fields")
+        return None
+    where = f"{path}: topic '{data.get('id', path.stem)}'"
+    local: list[str] = []
+    missing = [name for name in TOPIC_FIELDS if data.get(name) in (None, "", [])]
+    if missing:
+        local.append(f"{where}: missing {', '.join(missing)}")
+    unknown_fields = sorted(set(data) - set(TOPIC_FIELDS) - set(OPTIONAL_TOPIC_FIELDS))
+    if unknown_fields:
+        local.append(f"{where}: unknown fields {', '.join(unknown_fields)}")
+    topic_id = data.get("id")
+    if topic_id is not None and (not isinstance(topic_id, str) or not TOPIC_ID_PATTERN.match(topic_id)):
+        local.append(f"{where}: id must be lower_snake_case")
+    elif topic_id is not None and topic_id != path.stem:
+        local.append(f"{where}: id must match the file name ({path.stem})")
+    for name in ("title", "question", "answer"):
+        if name not in missing:
+            local.extend(_text_problems(where, name, data[name]))
+    if "differences" in data:
+        local.extend(_text_problems(where, "differences", data["differences"]))
+    source_ids = data.get("sources") or []
+    if not isinstance(source_ids, list):
+        local.append(f"{where}: 'sources' must be a list of source ids")
+        source_ids = []
+    for source_id in source_ids:
+        if source_id not in known_sources:
+            local.append(f"{where}: unknown source id '{source_id}' (known: {', '.join(known_sources)})")
+    if len(set(source_ids)) != len(source_ids):
+        local.append(f"{where}: a source is listed twice")
+    problems.extend(local)
+    if local:
+        return None
+    topic = Topic(
+        id=str(topic_id),
+        title=data["title"].strip(),
+        question=data["question"].strip(),
+        answer=" ".join(data["answer"].split()),
+        sources=tuple(source_ids),
+        differences=" ".join(str(data.get("differences", "")).split()),
+    )
+    if len(topic.full_answer) > MAX_ANSWER_CHARS:
+        problems.append(
+            f"{where}: answer and differences are {len(topic.full_answer)} characters, "
+            f"more than {MAX_ANSWER_CHARS}"
+        )
+    return topic
+
+
+def load_knowledge_base(faq_dir: Path, nlu_dir: Path) -> KnowledgeBase:
+    """Load and validate the knowledge base and its NLU examples; raise on any problem."""
+    problems: list[str] = []
+    sources = _load_sources(faq_dir / "sources.yml", problems)
+    caveat, layout = _load_caveat(faq_dir / "caveat.yml", problems)
+    replies = _load_replies(faq_dir / "replies.yml", problems)
+    topics: dict[str, Topic] = {}
+    topic_files = sorted((faq_dir / "topics").glob("*.yml"))
+    if not topic_files:
+        problems.append(f"{faq_dir / 'topics'}: no topic files found")
+    for path in topic_files:
+        topic = _load_topic(path, sources, problems)
+        if topic is None:
+            continue
+        if topic.id in topics:
+            problems.append(f"{path}: duplicate topic id '{topic.id}'")
+            continue
+        topics[topic.id] = topic
+
+    # A topic file that failed to load is already reported: don't report it again as missing.
+    declared = set(topics) | {path.stem for path in topic_files}
+    for topic_id in replies.suggested_topics:
+        if topic_id not in declared:
+            problems.append(
+                f"{faq_dir / 'replies.yml'}: suggested topic '{topic_id}' is not in the knowledge base"
+            )
+    intent_examples = read_intent_examples(nlu_dir, problems)
+    for topic in topics.values():
+        count = len(intent_examples.get(topic.intent, ()))
+        if count < MIN_EXAMPLES_PER_TOPIC:
+            problems.append(
+                f"{faq_dir / 'topics' / (topic.id + '.yml')}: topic '{topic.id}' has {count} NLU "
+                f"examples for intent '{topic.intent}' in {nlu_dir}, needs at least {MIN_EXAMPLES_PER_TOPIC}"
+            )
+    for intent in intent_examples:
+        if intent.startswith(FAQ_INTENT_PREFIX) and intent[len(FAQ_INTENT_PREFIX) :] not in declared:
+            problems.append(
+                f"{nlu_dir}: intent '{intent}' has no topic "
+                f"(expected {faq_dir / 'topics' / (intent[len(FAQ_INTENT_PREFIX) :] + '.yml')})"
+            )
+    if problems:
+        raise KnowledgeBaseError(problems)
+    return KnowledgeBase(
+        topics=topics,
+        sources=sources,
+        caveat=" ".join(caveat.split()),
+        layout=layout,
+        intent_examples=intent_examples,
+        replies=replies,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def default_knowledge_base() -> KnowledgeBase:
+    """The knowledge base at the configured location, loaded once per process."""
+    settings = load_settings()
+    return load_knowledge_base(settings.faq_dir, settings.nlu_dir)

@@ -1,0 +1,182 @@
+"""Starts and stops the action server and the Rasa server as child processes.
+
+Used by ``make run`` and ``make shell`` (through the command line) and by tests, and
+later by evaluation and benchmarks, so that every caller starts the bot the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from bot.settings import PROJECT_DIR
+
+DEFAULT_MODEL = PROJECT_DIR / "models" / "meso.tar.gz"
+START_TIMEOUT_SECONDS = 180.0
+
+
+class ServerError(RuntimeError):
+    """A server did not start, or stopped while it was needed."""
+
+
+@dataclass(frozen=True)
+class BotAddress:
+    rasa_port: int
+    action_port: int
+    host: str = "localhost"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}/webhooks/rest/webhook"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{self.host}:{self.action_port}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (local URL)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, name: str, log: Path | None) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            where = f"; its log is {log}" if log else ""
+            raise ServerError(f"{name} exited with code {process.returncode} while starting{where}")
+        if _answers(url):
+            return
+        time.sleep(0.5)
+    raise ServerError(f"{name} did not answer at {url} within {START_TIMEOUT_SECONDS:.0f} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def _spawn(command: list[str], env: dict[str, str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 (fixed argument list)
+        command,
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+        start_new_session=True,
+    )
+
+
+def server_environment(address: BotAddress) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        RASA_PORT=str(address.rasa_port),
+        ACTION_PORT=str(address.action_port),
+        ACTION_ENDPOINT_HOST=env.get("ACTION_ENDPOINT_HOST", "localhost"),
+    )
+    return env
+
+
+@contextmanager
+def action_server(address: BotAddress, log_dir: Path | None = None) -> Iterator[None]:
+    """Run the Rasa SDK action server with this project's actions until the block ends."""
+    env = server_environment(address)
+    log_path = log_dir / "action-server.log" if log_dir else None
+    with log_path.open("wb") if log_path else _no_log() as log:
+        process = _spawn(
+            [_bin("python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(address.action_port)],
+            env,
+            log,
+        )
+        try:
+            _wait_until_up(process, f"{address.action_url}/health", "the action server", log_path)
+            yield
+        finally:
+            _stop(process)
+
+
+@contextmanager
+def rasa_server(
+    address: BotAddress, model: Path = DEFAULT_MODEL, log_dir: Path | None = None
+) -> Iterator[None]:
+    """Run the Rasa server (REST and socket.io channels) until the block ends."""
+    if not model.exists():
+        raise ServerError(f"no trained model at {model}: run `make train` first")
+    env = server_environment(address)
+    log_path = log_dir / "rasa-server.log" if log_dir else None
+    with log_path.open("wb") if log_path else _no_log() as log:
+        process = _spawn(
+            [
+                _bin("rasa"),
+                "run",
+                "--model",
+                str(model),
+                "--port",
+                str(address.rasa_port),
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                "endpoints.yml",
+            ],
+            env,
+            log,
+        )
+        try:
+            _wait_until_up(process, f"{address.rasa_url}/", "the Rasa server", log_path)
+            yield
+        finally:
+            _stop(process)
+
+
+@contextmanager
+def _no_log() -> Iterator[None]:
+    yield None
+
+
+@contextmanager
+def running_bot(
+    address: BotAddress, model: Path = DEFAULT_MODEL, log_dir: Path | None = None
+) -> Iterator[BotAddress]:
+    """Both servers, started in order and stopped in reverse order."""
+    with action_server(address, log_dir), rasa_server(address, model, log_dir):
+        yield address

@@ -1,0 +1,75 @@
+"""Function-scoped fixtures: every test gets its own tracker, dispatcher and domain."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.knowledge import KnowledgeBase, default_knowledge_base, load_knowledge_base
+from bot.settings import PROJECT_DIR
+
+
+@pytest.fixture
+def knowledge() -> KnowledgeBase:
+    return default_knowledge_base()
+
+
+@pytest.fixture
+def domain() -> dict[str, Any]:
+    domain: dict[str, Any] = yaml.safe_load((PROJECT_DIR / "domain.yml").read_text(encoding="utf-8"))
+    return domain
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+@pytest.fixture
+def make_tracker() -> Callable[..., Tracker]:
+    """A tracker whose latest user message has the given intent, text and input channel."""
+
+    def make(intent: str, text: str = "", channel: str = "rest", confidence: float = 0.95) -> Tracker:
+        latest = {
+            "text": text,
+            "intent": {"name": intent, "confidence": confidence},
+            "intent_ranking": [{"name": intent, "confidence": confidence}],
+            "entities": [],
+        }
+        events = [
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": text, "parse_data": latest, "input_channel": channel},
+        ]
+        return Tracker(
+            sender_id="patient-test",
+            slots={},
+            latest_message=latest,
+            events=events,
+            paused=False,
+            followup_action=None,
+            active_loop={},
+            latest_action_name="action_listen",
+        )
+
+    return make
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Callable[[], tuple[Path, Path]]:
+    """A writable copy of the knowledge base and NLU data, for tests that break them."""
+
+    def copy() -> tuple[Path, Path]:
+        faq_dir, nlu_dir = tmp_path / "faq", tmp_path / "nlu"
+        shutil.copytree(PROJECT_DIR / "data" / "faq", faq_dir)
+        shutil.copytree(PROJECT_DIR / "data" / "nlu", nlu_dir)
+        load_knowledge_base(faq_dir, nlu_dir)  # the unbroken copy is valid
+        return faq_dir, nlu_dir
+
+    return copy

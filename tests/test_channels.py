@@ -1,0 +1,151 @@
+"""No channel can deliver an answer without its caveat.
+
+The action's output goes through Rasa's own code path: the remote action's response
+rendering (``RemoteAction._utter_responses`` with the real domain's templates) and then
+each real output channel's ``send_response``, with only the network call replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel
+from rasa.core.channels.facebook import MessengerBot
+from rasa.core.channels.socketio import SocketIOOutput
+from rasa.core.channels.telegram import TelegramOutput
+from rasa.core.channels.twilio import TwilioOutput
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.answer import ActionAnswerFaq
+from bot.knowledge import KnowledgeBase
+from bot.settings import PROJECT_DIR
+
+Delivered = list[dict[str, Any]]
+
+
+class _FakeMessenger:
+    def __init__(self, sent: Delivered) -> None:
+        self.sent = sent
+
+    def send(self, payload: dict[str, Any], recipient_id: str, messaging_type: str) -> None:
+        self.sent.append({"text": payload.get("text"), "payload": payload})
+
+
+class _FakeSocketServer:
+    def __init__(self, sent: Delivered) -> None:
+        self.sent = sent
+
+    async def emit(self, event: str, data: Any = None, room: str | None = None, **kwargs: Any) -> None:
+        self.sent.append({"text": (data or {}).get("text"), "event": event, "data": data, "room": room})
+
+
+def _twilio(sent: Delivered) -> OutputChannel:
+    channel = TwilioOutput("AC" + "0" * 32, "not-a-secret", "+15550000000")
+
+    async def capture(message_data: dict[str, Any]) -> None:
+        sent.append({"text": message_data.get("body"), "data": dict(message_data)})
+
+    channel._send_message = capture
+    return channel
+
+
+def _telegram(sent: Delivered) -> OutputChannel:
+    channel = TelegramOutput("123456:ABCdefGhIJKlmnoPQRstuVWXyz012345678")
+
+    async def capture(chat_id: str, text: str, **kwargs: Any) -> None:
+        sent.append({"text": text})
+
+    channel.send_message = capture
+    return channel
+
+
+CHANNELS: dict[str, Callable[[Delivered], OutputChannel]] = {
+    "twilio": _twilio,
+    "telegram": _telegram,
+    "facebook": lambda sent: MessengerBot(_FakeMessenger(sent)),
+    "socketio": lambda sent: SocketIOOutput(_FakeSocketServer(sent), "bot_uttered"),
+}
+
+
+async def _deliver(
+    channel_name: str, channel: OutputChannel, tracker: Tracker, domain: dict[str, Any]
+) -> list[BotUttered]:
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerFaq().run(dispatcher, tracker, domain)
+    rasa_domain = Domain.load(str(PROJECT_DIR / "domain.yml"))
+    nlg = TemplatedNaturalLanguageGenerator(rasa_domain.responses)
+    rasa_tracker = DialogueStateTracker(tracker.sender_id, rasa_domain.slots)
+    events: list[BotUttered] = await RemoteAction._utter_responses(
+        dispatcher.messages, channel, nlg, rasa_tracker
+    )
+    for event in events:
+        await channel.send_response(tracker.sender_id, event.message())
+    return events
+
+
+@pytest.mark.parametrize("channel_name", sorted(CHANNELS))
+def test_each_answer_arrives_as_one_message_with_its_caveat(
+    channel_name: str, knowledge: KnowledgeBase, make_tracker: Callable[..., Tracker], domain: dict[str, Any]
+) -> None:
+    for topic in knowledge.topics.values():
+        sent: Delivered = []
+        channel = CHANNELS[channel_name](sent)
+        asyncio.run(_deliver(channel_name, channel, make_tracker(topic.intent, channel=channel_name), domain))
+        texts = [message["text"] for message in sent if message.get("text")]
+        assert len(texts) == 1, (channel_name, topic.id, texts)
+        assert texts[0].startswith(topic.answer), (channel_name, topic.id)
+        assert texts[0].endswith(knowledge.caveat), (channel_name, topic.id)
+
+
+def test_sms_sends_nothing_but_the_answer(
+    knowledge: KnowledgeBase, make_tracker: Callable[..., Tracker], domain: dict[str, Any]
+) -> None:
+    """Every SMS costs money: one message per answer, no empty or JSON-only message."""
+    sent: Delivered = []
+    asyncio.run(_deliver("twilio", _twilio(sent), make_tracker("faq_cost", channel="twilio"), domain))
+    assert [m["data"]["body"] for m in sent] == [sent[0]["text"]]
+    assert knowledge.caveat in sent[0]["text"]
+
+
+def test_rest_clients_get_text_with_caveat_and_the_metadata(
+    knowledge: KnowledgeBase, make_tracker: Callable[..., Tracker], domain: dict[str, Any]
+) -> None:
+    rest = CollectingOutputChannel()
+    asyncio.run(_deliver("rest", rest, make_tracker("faq_exercise", channel="rest"), domain))
+    texts = [m["text"] for m in rest.messages if "text" in m]
+    customs = [m["custom"] for m in rest.messages if "custom" in m]
+    assert len(texts) == 1 and texts[0].endswith(knowledge.caveat)
+    assert customs == [
+        {
+            "data": {
+                "topic": "exercise",
+                "route": "intent",
+                "sources": list(knowledge.topic("exercise").sources),
+            }
+        }
+    ]
+
+
+def test_socketio_receives_metadata_as_data(
+    make_tracker: Callable[..., Tracker], domain: dict[str, Any]
+) -> None:
+    sent: Delivered = []
+    asyncio.run(
+        _deliver(
+            "socketio",
+            SocketIOOutput(_FakeSocketServer(sent), "bot_uttered"),
+            make_tracker("faq_pain", channel="socketio"),
+            domain,
+        )
+    )
+    custom = [m for m in sent if not m.get("text")]
+    assert len(custom) == 1 and custom[0]["data"]["topic"] == "pain"

@@ -1,0 +1,70 @@
+"""The real bot over REST: action server and Rasa server started as `make run` starts them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bot.knowledge import KnowledgeBase
+from bot.servers import DEFAULT_MODEL, BotAddress, free_port, running_bot
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotAddress]:
+    if not DEFAULT_MODEL.exists():
+        pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make test does)")
+    log_dir: Path = tmp_path_factory.mktemp("logs")
+    with running_bot(BotAddress(rasa_port=free_port(), action_port=free_port()), log_dir=log_dir) as address:
+        yield address
+
+
+def ask(bot: BotAddress, text: str, sender: str | None = None) -> list[dict[str, Any]]:
+    response = requests.post(
+        bot.rest_url, json={"sender": sender or f"patient-{uuid.uuid4()}", "message": text}, timeout=30
+    )
+    response.raise_for_status()
+    messages: list[dict[str, Any]] = response.json()
+    return messages
+
+
+def _metadata(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    [custom] = [m["custom"] for m in messages if "custom" in m]
+    data: dict[str, Any] = custom["data"]
+    return data
+
+
+def test_each_topic_asked_in_a_patients_words(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    wrong = {}
+    for topic in knowledge.topics.values():
+        messages = ask(bot, topic.question)
+        [text] = [m["text"] for m in messages if "text" in m]
+        metadata = _metadata(messages)
+        if metadata["topic"] != topic.id:
+            wrong[topic.question] = metadata["topic"]
+            continue
+        assert metadata == {"topic": topic.id, "route": "intent", "sources": list(topic.sources)}
+        assert text.startswith(topic.answer) and text.endswith(knowledge.caveat)
+    assert wrong == {}
+
+
+def test_answers_continue_within_one_conversation(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    sender = f"patient-{uuid.uuid4()}"
+    assert "custom" not in str(ask(bot, "hello", sender))
+    assert (
+        _metadata(ask(bot, "can I go to the gym the day after my scalp injections?", sender))["topic"]
+        == "exercise"
+    )
+    assert _metadata(ask(bot, "and when can I wash my hair?", sender))["topic"] == "washing_hair"
+
+
+def test_out_of_scope_gets_no_faq_answer(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    messages = ask(bot, "what's the capital of France?")
+    assert messages and not [m for m in messages if "custom" in m]
+    assert all(knowledge.caveat not in m.get("text", "") for m in messages)
