@@ -69,6 +69,10 @@ $(INDEX): $(INDEX_INPUTS) $(VENV)/.installed
 .PHONY: index
 index: $(INDEX) ## build the retrieval index when the knowledge base or NLU data changed
 
+.PHONY: tune
+tune: venv ## retrieval alone on tests/dev_questions.yml: precision@1, MRR, thresholds, latency, BM25
+	$(PY) -m bot tune $(if $(MODELS),--models $(MODELS))
+
 .PHONY: run
 run: train index ## set up, train if needed, and run the bot (REST and socket.io on RASA_PORT)
 	$(PY) -m bot serve

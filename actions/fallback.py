@@ -8,7 +8,15 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.reply import send_reply
-from bot.answers import ROUTE_FALLBACK, ROUTE_RETRIEVAL, compose_answer, reply_custom, topic_buttons
+from bot.answers import (
+    ROUTE_FALLBACK,
+    ROUTE_INTENT,
+    ROUTE_RETRIEVAL,
+    TOPIC_OUT_OF_SCOPE,
+    compose_answer,
+    reply_custom,
+    topic_buttons,
+)
 from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.retrieval import Retriever, load_retriever
 from bot.settings import load_settings
@@ -69,4 +77,24 @@ class ActionNoMatch(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         send_no_match(dispatcher, tracker, default_knowledge_base())
+        return []
+
+
+class ActionOutOfScope(Action):
+    """A question outside mesotherapy: say what the bot can help with and offer topics."""
+
+    def name(self) -> str:
+        return "action_out_of_scope"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        knowledge = default_knowledge_base()
+        send_reply(
+            dispatcher,
+            tracker,
+            reply_custom(TOPIC_OUT_OF_SCOPE, ROUTE_INTENT),
+            text=knowledge.replies.out_of_scope,
+            buttons=topic_buttons(knowledge, knowledge.replies.suggested_topics),
+        )
         return []

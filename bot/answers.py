@@ -11,6 +11,7 @@ from bot.knowledge import KnowledgeBase, Topic
 ROUTE_INTENT = "intent"
 ROUTE_RETRIEVAL = "retrieval"
 ROUTE_FALLBACK = "fallback"
+TOPIC_OUT_OF_SCOPE = "out_of_scope"
 
 
 def reply_custom(topic: str | None, route: str, sources: Sequence[str] = (), **extra: Any) -> dict[str, Any]:

@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 
 from bot.answers import compose_answer
+from bot.evaluation import (
+    EMERGENCY,
+    bm25_report,
+    evaluate_rest,
+    load_questions,
+    retrieval_markdown,
+    retrieval_report,
+    summarize,
+    summary_markdown,
+)
 from bot.knowledge import KnowledgeBaseError, default_knowledge_base
-from bot.retrieval import RetrievalError, build_and_save, index_is_current
-from bot.servers import DEFAULT_MODEL, BotAddress, ServerError, action_server, port_in_use, running_bot
-from bot.settings import load_settings
+from bot.retrieval import RetrievalError, Thresholds, build_and_save, index_is_current
+from bot.servers import (
+    DEFAULT_MODEL,
+    BotAddress,
+    ServerError,
+    action_server,
+    free_port,
+    port_in_use,
+    running_bot,
+)
+from bot.settings import PROJECT_DIR, load_settings
 
 
 def _address() -> BotAddress:
@@ -72,6 +93,44 @@ def index(args: argparse.Namespace) -> int:
     return 0
 
 
+def tune(args: argparse.Namespace) -> int:
+    knowledge = default_knowledge_base()
+    settings = load_settings()
+    path = Path(args.questions)
+    questions = load_questions(path, knowledge.topics)
+    questions = [q for q in questions if q.kind != EMERGENCY]  # the safety screen handles those
+    current = Thresholds(settings.retrieval_answer, settings.retrieval_suggest, settings.retrieval_margin)
+    reports = [retrieval_report(knowledge, questions, model, current) for model in args.models]
+    reports.append(bm25_report(knowledge, questions))
+    print(retrieval_markdown(reports, path, len(questions)))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(reports, indent=2), encoding="utf-8")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Every question through the bot over REST; starts the servers unless they run."""
+    knowledge = default_knowledge_base()
+    path = Path(args.questions)
+    questions = load_questions(path, knowledge.topics)
+    address = _address()
+    with ExitStack() as stack:
+        if not port_in_use(address.rasa_port):
+            address = BotAddress(rasa_port=free_port(), action_port=free_port())
+            print(f"Starting the bot on port {address.rasa_port} for the evaluation...", flush=True)
+            log_dir = PROJECT_DIR / "results" / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(running_bot(address, Path(args.model), log_dir))
+        outcomes = evaluate_rest(questions, address.rest_url)
+    summary = summarize(outcomes)
+    print(summary_markdown(summary, path))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(asdict(summary), indent=2), encoding="utf-8")
+    return 0
+
+
 def serve(args: argparse.Namespace) -> int:
     address = _address()
     _check_ports(address.rasa_port, address.action_port)
@@ -123,6 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     build = commands.add_parser("index", help="build the retrieval index when data or model changed")
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
     build.set_defaults(run=index)
+    tuning = commands.add_parser("tune", help="measure retrieval on labelled questions and tune thresholds")
+    tuning.add_argument("--questions", default=str(PROJECT_DIR / "tests" / "dev_questions.yml"))
+    tuning.add_argument("--models", nargs="+", default=[load_settings().retrieval_model])
+    tuning.add_argument("--json", default=str(PROJECT_DIR / "results" / "retrieval.json"))
+    tuning.set_defaults(run=tune)
+    assess = commands.add_parser(
+        "eval", help="judge the running bot's replies to labelled questions over REST"
+    )
+    assess.add_argument("--questions", default=str(PROJECT_DIR / "tests" / "heldout_questions.yml"))
+    assess.add_argument("--model", default=str(DEFAULT_MODEL))
+    assess.add_argument("--json", default=str(PROJECT_DIR / "results" / "eval.json"))
+    assess.set_defaults(run=evaluate)
     run = commands.add_parser("serve", help="run the action server and the Rasa server")
     run.add_argument("--model", default=str(DEFAULT_MODEL))
     run.add_argument("--log-dir", default=None, help="write server logs here instead of the terminal")

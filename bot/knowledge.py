@@ -162,10 +162,11 @@ class Replies:
     did_you_mean: str
     none_of_these: str
     no_match: str
+    out_of_scope: str
     suggested_topics: tuple[str, ...]
 
 
-REPLY_TEXTS = ("did_you_mean", "none_of_these", "no_match")
+REPLY_TEXTS = ("did_you_mean", "none_of_these", "no_match", "out_of_scope")
 
 
 def _load_replies(path: Path, problems: list[str]) -> Replies:

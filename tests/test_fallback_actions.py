@@ -11,7 +11,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.fallback import ActionNoMatch, ActionRetrieveAnswer
+from actions.fallback import ActionNoMatch, ActionOutOfScope, ActionRetrieveAnswer
 from bot.knowledge import KnowledgeBase
 from bot.retrieval import RetrievalIndex, Retriever, Thresholds
 
@@ -108,6 +108,16 @@ def test_none_of_these_gets_the_no_match_reply(
     [message] = dispatcher.messages
     assert message["text"] == knowledge.replies.no_match
     assert message["custom"]["data"]["route"] == "fallback"
+
+
+def test_out_of_scope_says_what_the_bot_can_help_with(
+    knowledge: KnowledgeBase, dispatcher: CollectingDispatcher, make_tracker: MakeTracker
+) -> None:
+    _run(ActionOutOfScope(), dispatcher, make_tracker("out_of_scope", "what's the weather"))
+    [message] = dispatcher.messages
+    assert message["text"] == knowledge.replies.out_of_scope
+    assert message["custom"]["data"] == {"topic": "out_of_scope", "route": "intent", "sources": []}
+    assert len(message["buttons"]) == len(knowledge.replies.suggested_topics)
 
 
 def test_the_action_server_loads_the_real_index_once(knowledge: KnowledgeBase) -> None:

@@ -66,5 +66,14 @@ def test_answers_continue_within_one_conversation(bot: BotAddress, knowledge: Kn
 
 def test_out_of_scope_gets_no_faq_answer(bot: BotAddress, knowledge: KnowledgeBase) -> None:
     messages = ask(bot, "what's the capital of France?")
-    assert messages and not [m for m in messages if "custom" in m]
+    assert _metadata(messages) == {"topic": "out_of_scope", "route": "intent", "sources": []}
     assert all(knowledge.caveat not in m.get("text", "") for m in messages)
+    [with_buttons] = [m for m in messages if "buttons" in m]
+    assert [b["payload"] for b in with_buttons["buttons"]] == [
+        f"/faq_{topic}" for topic in knowledge.replies.suggested_topics
+    ]
+
+
+def test_a_button_payload_answers_its_topic(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    messages = ask(bot, "/faq_side_effects")
+    assert _metadata(messages)["topic"] == "side_effects"

@@ -1,0 +1,381 @@
+"""Evaluation on labelled patient questions (``tests/*_questions.yml``).
+
+A question file lists ``{text, expect}`` entries, ``expect`` being a topic id, a list of
+acceptable topic ids, ``out_of_scope`` or ``emergency``. Replies are judged by their
+metadata (``custom.data``): a topic question is right when the reply's ``topic`` is one of
+the expected ones; ``out_of_scope`` is right for the out-of-scope reply or the honest
+no-match; ``emergency`` only for the urgent safety reply.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from bot.answers import ROUTE_FALLBACK, TOPIC_OUT_OF_SCOPE
+from bot.knowledge import KnowledgeBase
+from bot.retrieval import (
+    Candidate,
+    SentenceEncoder,
+    Thresholds,
+    build_index,
+    decide,
+    resolve_model_path,
+)
+
+EMERGENCY = "emergency"
+OUT_OF_SCOPE = TOPIC_OUT_OF_SCOPE
+ROUTE_SAFETY = "safety"
+
+
+class QuestionFileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    expect: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        if self.expect == (EMERGENCY,):
+            return EMERGENCY
+        if self.expect == (OUT_OF_SCOPE,):
+            return OUT_OF_SCOPE
+        return "topic"
+
+
+def load_questions(path: Path, known_topics: Iterable[str]) -> list[Question]:
+    """Read a question file, naming the entry of any problem."""
+    allowed = set(known_topics) | {EMERGENCY, OUT_OF_SCOPE}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise QuestionFileError(f"{path}: cannot be read ({error})") from error
+    entries = data.get("questions") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise QuestionFileError(f"{path}: needs a non-empty 'questions' list")
+    questions = []
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str) or "expect" not in entry:
+            raise QuestionFileError(f"{path}: question {number} needs 'text' and 'expect'")
+        expect = entry["expect"]
+        expected = tuple(expect) if isinstance(expect, list) else (str(expect),)
+        unknown = [label for label in expected if label not in allowed]
+        if unknown:
+            raise QuestionFileError(f"{path}: question {number} expects unknown {', '.join(unknown)}")
+        questions.append(Question(entry["text"], expected))
+    return questions
+
+
+@dataclass(frozen=True)
+class Outcome:
+    question: Question
+    topic: str | None
+    route: str | None
+    text: str
+    correct: bool
+
+
+def is_right(question: Question, topic: str | None, route: str | None) -> bool:
+    if question.kind == EMERGENCY:
+        return route == ROUTE_SAFETY and topic == EMERGENCY
+    if question.kind == OUT_OF_SCOPE:
+        return topic == OUT_OF_SCOPE or (route == ROUTE_FALLBACK and topic is None)
+    return topic in question.expect
+
+
+def read_reply(messages: Sequence[dict[str, Any]]) -> tuple[str | None, str | None, str]:
+    """Topic, route and text of a REST reply (the metadata of its first message that has it)."""
+    metadata: dict[str, Any] = next(
+        (
+            m["custom"]["data"]
+            for m in messages
+            if isinstance(m.get("custom"), dict) and "data" in m["custom"]
+        ),
+        {},
+    )
+    text = " ".join(m["text"] for m in messages if m.get("text"))
+    return metadata.get("topic"), metadata.get("route"), text
+
+
+def ask_rest(
+    rest_url: str, text: str, sender: str | None = None, timeout: float = 60
+) -> list[dict[str, Any]]:
+    payload = {"sender": sender or f"eval-{uuid.uuid4()}", "message": text}
+    response = requests.post(rest_url, json=payload, timeout=timeout)
+    response.raise_for_status()
+    messages: list[dict[str, Any]] = response.json()
+    return messages
+
+
+def evaluate_rest(questions: Sequence[Question], rest_url: str) -> list[Outcome]:
+    """Every question through the running bot, each in a fresh conversation."""
+    outcomes = []
+    for question in questions:
+        topic, route, text = read_reply(ask_rest(rest_url, question.text))
+        outcomes.append(Outcome(question, topic, route, text, is_right(question, topic, route)))
+    return outcomes
+
+
+@dataclass
+class Summary:
+    total: int
+    accuracy: float
+    topic_accuracy: float
+    out_of_scope_rejection: float
+    emergency_recall: float
+    routes: dict[str, int]
+    per_topic: dict[str, float]
+    misanswered: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _share(values: Sequence[bool]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def summarize(outcomes: Sequence[Outcome]) -> Summary:
+    by_kind: dict[str, list[bool]] = defaultdict(list)
+    by_topic: dict[str, list[bool]] = defaultdict(list)
+    for outcome in outcomes:
+        by_kind[outcome.question.kind].append(outcome.correct)
+        by_topic[outcome.question.expect[0]].append(outcome.correct)
+    return Summary(
+        total=len(outcomes),
+        accuracy=_share([o.correct for o in outcomes]),
+        topic_accuracy=_share(by_kind["topic"]),
+        out_of_scope_rejection=_share(by_kind[OUT_OF_SCOPE]),
+        emergency_recall=_share(by_kind[EMERGENCY]),
+        routes=dict(Counter(o.route or "none" for o in outcomes)),
+        per_topic={topic: _share(results) for topic, results in sorted(by_topic.items())},
+        misanswered=[
+            {"text": o.question.text, "expect": list(o.question.expect), "topic": o.topic, "route": o.route}
+            for o in outcomes
+            if not o.correct
+        ],
+    )
+
+
+# --- retrieval alone ------------------------------------------------------------------
+
+Ranker = Callable[[str], list[Candidate]]
+
+
+@dataclass(frozen=True)
+class RankingMetrics:
+    precision_at_1: float
+    mrr: float
+
+
+def ranking_metrics(questions: Sequence[Question], rankings: Sequence[list[Candidate]]) -> RankingMetrics:
+    """Precision@1 and mean reciprocal rank over the questions that expect a topic."""
+    hits, reciprocal = [], []
+    for question, ranking in zip(questions, rankings, strict=True):
+        if question.kind != "topic":
+            continue
+        ranks = [rank for rank, c in enumerate(ranking, start=1) if c.topic in question.expect]
+        hits.append(bool(ranks) and ranks[0] == 1)
+        reciprocal.append(1.0 / ranks[0] if ranks else 0.0)
+    return RankingMetrics(_share(hits), sum(reciprocal) / len(reciprocal) if reciprocal else math.nan)
+
+
+@dataclass(frozen=True)
+class DecisionMetrics:
+    """How retrieval's answer / did-you-mean / no-match decisions turn out."""
+
+    answered_right: float  # topic questions answered with a right topic
+    clarified_right: float  # topic questions offered a did-you-mean that holds a right topic
+    answered_wrong: float  # topic questions answered with a wrong topic
+    out_of_scope_rejection: float  # out-of-scope questions given no answer
+    utility: float
+
+
+def decision_metrics(
+    questions: Sequence[Question], rankings: Sequence[list[Candidate]], thresholds: Thresholds
+) -> DecisionMetrics:
+    """Utility: +1 right answer or rejected out-of-scope, +0.5 a did-you-mean holding the
+    right topic, -1 a wrong answer or an answered out-of-scope question, 0 otherwise."""
+    right = clarified = wrong = 0
+    rejected: list[bool] = []
+    utility = 0.0
+    topic_count = 0
+    for question, ranking in zip(questions, rankings, strict=True):
+        match = decide(ranking, thresholds)
+        if question.kind == "topic":
+            topic_count += 1
+            if match.kind == "answer" and match.topics[0] in question.expect:
+                right += 1
+                utility += 1
+            elif match.kind == "answer":
+                wrong += 1
+                utility -= 1
+            elif match.kind == "clarify" and set(match.topics) & set(question.expect):
+                clarified += 1
+                utility += 0.5
+        elif question.kind == OUT_OF_SCOPE:
+            rejected.append(match.kind == "none")
+            utility += {"none": 1.0, "clarify": 0.0, "answer": -1.0}[match.kind]
+    scored = topic_count + len(rejected)
+    return DecisionMetrics(
+        answered_right=right / topic_count if topic_count else math.nan,
+        clarified_right=clarified / topic_count if topic_count else math.nan,
+        answered_wrong=wrong / topic_count if topic_count else math.nan,
+        out_of_scope_rejection=_share(rejected),
+        utility=utility / scored if scored else math.nan,
+    )
+
+
+def _grid(start: float, stop: float, step: float) -> list[float]:
+    return [round(start + i * step, 4) for i in range(round((stop - start) / step) + 1)]
+
+
+def tune_thresholds(questions: Sequence[Question], rankings: Sequence[list[Candidate]]) -> Thresholds:
+    """The thresholds with the best utility on these questions (ties: the stricter)."""
+    best: tuple[float, float, float, float] | None = None
+    for suggest in _grid(0.30, 0.80, 0.02):
+        for answer in _grid(suggest, 0.90, 0.02):
+            for margin in _grid(0.0, 0.10, 0.02):
+                utility = decision_metrics(questions, rankings, Thresholds(answer, suggest, margin)).utility
+                key = (utility, answer, suggest, margin)
+                if best is None or key > best:
+                    best = key
+    assert best is not None
+    return Thresholds(answer=best[1], suggest=best[2], margin=best[3])
+
+
+class BM25Ranker:
+    """BM25 over the same knowledge-base questions, the lexical baseline."""
+
+    def __init__(self, topics: Sequence[str], questions: Sequence[str]) -> None:
+        from rank_bm25 import BM25Okapi  # a development dependency, used by evaluation only
+
+        self.topics = topics
+        self._bm25 = BM25Okapi([_tokens(q) for q in questions])
+
+    def __call__(self, text: str, limit: int = 3) -> list[Candidate]:
+        scores = self._bm25.get_scores(_tokens(text))
+        best: dict[str, Candidate] = {}
+        for row in sorted(range(len(scores)), key=lambda r: -scores[r]):
+            topic = self.topics[row]
+            if topic not in best:
+                best[topic] = Candidate(topic, float(scores[row]), "")
+                if len(best) == limit:
+                    break
+        return list(best.values())
+
+
+def _tokens(text: str) -> list[str]:
+    return "".join(ch.lower() if ch.isalnum() else " " for ch in text).split()
+
+
+# --- reports --------------------------------------------------------------------------
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else math.nan
+
+
+def retrieval_report(
+    knowledge: KnowledgeBase, questions: Sequence[Question], model: str, current: Thresholds
+) -> dict[str, Any]:
+    """One embedding model on these questions: ranking quality, tuned thresholds, latency."""
+    started = time.perf_counter()
+    encoder = SentenceEncoder(resolve_model_path(model), model)
+    load_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    index = build_index(knowledge, encoder)
+    build_seconds = time.perf_counter() - started
+    rankings, latencies = [], []
+    for question in questions:
+        started = time.perf_counter()
+        rankings.append(index.search(encoder.encode([question.text])[0]))
+        latencies.append((time.perf_counter() - started) * 1000)
+    tuned = tune_thresholds(questions, rankings)
+    return {
+        "model": model,
+        "dimension": int(index.vectors.shape[1]),
+        "ranking": asdict(ranking_metrics(questions, rankings)),
+        "tuned_thresholds": asdict(tuned),
+        "at_tuned": asdict(decision_metrics(questions, rankings, tuned)),
+        "current_thresholds": asdict(current),
+        "at_current": asdict(decision_metrics(questions, rankings, current)),
+        "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)},
+        "model_load_s": load_seconds,
+        "index_build_s": build_seconds,
+    }
+
+
+def bm25_report(knowledge: KnowledgeBase, questions: Sequence[Question]) -> dict[str, Any]:
+    topics = [t for t in sorted(knowledge.topics) for _ in knowledge.questions(t)]
+    texts = [q for t in sorted(knowledge.topics) for q in knowledge.questions(t)]
+    ranker = BM25Ranker(topics, texts)
+    rankings = [ranker(question.text) for question in questions]
+    return {
+        "model": "BM25 (rank_bm25, same questions)",
+        "ranking": asdict(ranking_metrics(questions, rankings)),
+    }
+
+
+def retrieval_markdown(reports: Sequence[dict[str, Any]], questions_path: Path, count: int) -> str:
+    lines = [
+        f"Retrieval alone on {questions_path} ({count} questions):",
+        "",
+        "| ranker | precision@1 | MRR | answered right | did-you-mean right | answered wrong "
+        "| out-of-scope rejected | thresholds (answer/suggest/margin) | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for report in reports:
+        ranking = report["ranking"]
+        row = f"| {report['model']} | {ranking['precision_at_1']:.3f} | {ranking['mrr']:.3f} |"
+        if "at_current" in report:
+            at, th = report["at_current"], report["current_thresholds"]
+            row += (
+                f" {at['answered_right']:.3f} | {at['clarified_right']:.3f} | {at['answered_wrong']:.3f} |"
+                f" {at['out_of_scope_rejection']:.3f} | {th['answer']}/{th['suggest']}/{th['margin']} |"
+                f" {report['latency_ms']['p50']:.1f} | {report['latency_ms']['p95']:.1f} |"
+            )
+        else:
+            row += " n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
+        lines.append(row)
+    for report in reports:
+        if "tuned_thresholds" in report:
+            th, at = report["tuned_thresholds"], report["at_tuned"]
+            lines.append(
+                f"\n{report['model']}: best utility {at['utility']:.3f} at answer {th['answer']}, "
+                f"suggest {th['suggest']}, margin {th['margin']} (utility at the current settings "
+                f"{report['at_current']['utility']:.3f})."
+            )
+    return "\n".join(lines)
+
+
+def summary_markdown(summary: Summary, questions_path: Path) -> str:
+    lines = [
+        f"The bot over REST on {questions_path} ({summary.total} questions):",
+        "",
+        "| accuracy | topic questions | out-of-scope rejected | emergencies escalated |",
+        "|---|---|---|---|",
+        f"| {summary.accuracy:.3f} | {summary.topic_accuracy:.3f} | {summary.out_of_scope_rejection:.3f} "
+        f"| {summary.emergency_recall:.3f} |",
+        "",
+        "Routes: " + ", ".join(f"{route} {count}" for route, count in sorted(summary.routes.items())),
+        "",
+        "Per topic: " + ", ".join(f"{topic} {share:.2f}" for topic, share in summary.per_topic.items()),
+    ]
+    if summary.misanswered:
+        lines += ["", "Misanswered:"]
+        lines += [
+            f"- {m['text']!r}: expected {m['expect']}, got {m['topic']} ({m['route']})"
+            for m in summary.misanswered
+        ]
+    return "\n".join(lines)
