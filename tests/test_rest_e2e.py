@@ -77,3 +77,36 @@ def test_out_of_scope_gets_no_faq_answer(bot: BotAddress, knowledge: KnowledgeBa
 def test_a_button_payload_answers_its_topic(bot: BotAddress, knowledge: KnowledgeBase) -> None:
     messages = ask(bot, "/faq_side_effects")
     assert _metadata(messages)["topic"] == "side_effects"
+
+
+def test_unsure_wording_is_answered_through_retrieval(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    messages = ask(bot, "what the heck is meso")
+    assert _metadata(messages) == {
+        "topic": "what_is",
+        "route": "retrieval",
+        "sources": list(knowledge.topic("what_is").sources),
+    }
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert text.endswith(knowledge.caveat)
+
+
+def test_did_you_mean_buttons_work_over_rest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    sender = f"patient-{uuid.uuid4()}"
+    messages = ask(bot, "sry but wot actually is mesotherapie", sender)
+    metadata = _metadata(messages)
+    assert metadata["route"] == "retrieval" and metadata["topic"] is None
+    [offer] = [m for m in messages if "buttons" in m]
+    assert offer["text"] == knowledge.replies.did_you_mean
+    titles = {knowledge.topic(topic).title: topic for topic in metadata["candidates"]}
+    assert [b["title"] for b in offer["buttons"]] == [*titles, knowledge.replies.none_of_these]
+    first = offer["buttons"][0]
+    assert _metadata(ask(bot, first["payload"], sender))["topic"] == titles[first["title"]]
+    last = offer["buttons"][-1]
+    assert _metadata(ask(bot, last["payload"], sender)) == {"topic": None, "route": "fallback", "sources": []}
+
+
+def test_no_match_is_honest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    messages = ask(bot, "blorp flanders quizzical marmalade")
+    assert _metadata(messages) == {"topic": None, "route": "fallback", "sources": []}
+    texts = [m["text"] for m in messages if "text" in m]
+    assert texts == [knowledge.replies.no_match]
