@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 MODEL := models/meso.tar.gz
 RESULTS := results
-TRAIN_INPUTS := config.yml domain.yml $(wildcard data/nlu/*.yml data/rules/*.yml)
+TRAIN_INPUTS := config.yml domain.yml components/sentence_featurizer.py $(wildcard data/nlu/*.yml data/rules/*.yml)
 INDEX := models/retrieval/index.json
 INDEX_INPUTS := $(wildcard data/faq/*.yml data/faq/topics/*.yml data/nlu/*.yml)
 
@@ -73,6 +73,10 @@ index: $(INDEX) ## build the retrieval index when the knowledge base or NLU data
 tune: venv ## retrieval alone on tests/dev_questions.yml: precision@1, MRR, thresholds, latency, BM25
 	$(PY) -m bot tune $(if $(MODELS),--models $(MODELS))
 
+.PHONY: eval
+eval: train index ## judge the bot's replies over REST (QUESTIONS=file, default the held-out set)
+	$(PY) -m bot eval $(if $(QUESTIONS),--questions $(QUESTIONS))
+
 .PHONY: run
 run: train index ## set up, train if needed, and run the bot (REST and socket.io on RASA_PORT)
 	$(PY) -m bot serve
@@ -82,9 +86,9 @@ shell: train index ## chat with the bot in the terminal
 	$(PY) -m bot shell
 
 .PHONY: lint
-lint: venv ## ruff and mypy over bot/, actions/ and tests/
-	$(VENV)/bin/ruff check bot actions tests
-	$(VENV)/bin/mypy bot actions tests
+lint: venv ## ruff and mypy over bot/, actions/, components/ and tests/
+	$(VENV)/bin/ruff check bot actions components tests
+	$(VENV)/bin/mypy bot actions components tests
 
 .PHONY: test
 test: lint validate train index ## everything: lint, types, data checks, unit and end-to-end tests, test stories

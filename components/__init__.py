@@ -1,0 +1,1 @@
+"""Custom Rasa NLU graph components (framework code, kept out of ``bot/``)."""
