@@ -40,7 +40,7 @@ class Settings:
     # message's `custom` object. Messaging apps (Twilio, Telegram, Messenger) are left out:
     # they would deliver the JSON as an extra, empty or confusing message.
     metadata_channels: tuple[str, ...] = field(
-        default_factory=lambda: _env_list("METADATA_CHANNELS", ("rest", "socketio", "cmdline"))
+        default_factory=lambda: _env_list("METADATA_CHANNELS", ("rest", "socketio"))
     )
     # Embedding retrieval (bot/retrieval.py): a packaged model's name or a model directory.
     retrieval_model: str = field(
