@@ -93,7 +93,7 @@ lint: venv ## ruff and mypy over bot/, actions/, components/ and tests/
 .PHONY: test
 test: lint validate train index ## everything: lint, types, data checks, unit and end-to-end tests, test stories
 	$(PY) -m pytest -q
-	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml \
+	$(RASA) test core --e2e --model $(MODEL) --stories tests/test_stories.yml \
 	  --endpoints endpoints.yml --fail-on-prediction-errors --out $(RESULTS)/stories
 
 .PHONY: clean
