@@ -24,14 +24,22 @@ from bot.settings import load_settings
 NONE_OF_THESE_PAYLOAD = "/none_of_these"
 
 
+def send_with_suggested_topics(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    knowledge: KnowledgeBase,
+    text: str,
+    custom: dict[str, Any],
+) -> None:
+    """A reply that offers the suggested topics (replies.yml) as buttons."""
+    buttons = topic_buttons(knowledge, knowledge.replies.suggested_topics)
+    send_reply(dispatcher, tracker, custom, text=text, buttons=buttons)
+
+
 def send_no_match(dispatcher: CollectingDispatcher, tracker: Tracker, knowledge: KnowledgeBase) -> None:
     """Say honestly that there is no answer, point to the doctor or clinic, offer topics."""
-    send_reply(
-        dispatcher,
-        tracker,
-        reply_custom(None, ROUTE_FALLBACK),
-        text=knowledge.replies.no_match,
-        buttons=topic_buttons(knowledge, knowledge.replies.suggested_topics),
+    send_with_suggested_topics(
+        dispatcher, tracker, knowledge, knowledge.replies.no_match, reply_custom(None, ROUTE_FALLBACK)
     )
 
 
@@ -90,11 +98,6 @@ class ActionOutOfScope(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         knowledge = default_knowledge_base()
-        send_reply(
-            dispatcher,
-            tracker,
-            reply_custom(TOPIC_OUT_OF_SCOPE, ROUTE_INTENT),
-            text=knowledge.replies.out_of_scope,
-            buttons=topic_buttons(knowledge, knowledge.replies.suggested_topics),
-        )
+        custom = reply_custom(TOPIC_OUT_OF_SCOPE, ROUTE_INTENT)
+        send_with_suggested_topics(dispatcher, tracker, knowledge, knowledge.replies.out_of_scope, custom)
         return []
