@@ -24,7 +24,7 @@ from bot.evaluation import (
     summary_markdown,
 )
 from bot.knowledge import KnowledgeBaseError, default_knowledge_base
-from bot.retrieval import RetrievalError, Thresholds, build_and_save, index_is_current
+from bot.retrieval import RetrievalError, build_and_save, configured_thresholds, index_is_current
 from bot.servers import (
     DEFAULT_MODEL,
     BotAddress,
@@ -99,7 +99,7 @@ def tune(args: argparse.Namespace) -> int:
     path = Path(args.questions)
     questions = load_questions(path, knowledge.topics)
     questions = [q for q in questions if q.kind != EMERGENCY]  # the safety screen handles those
-    current = Thresholds(settings.retrieval_answer, settings.retrieval_suggest, settings.retrieval_margin)
+    current = configured_thresholds(settings)
     reports = [retrieval_report(knowledge, questions, model, current) for model in args.models]
     reports.append(bm25_report(knowledge, questions))
     print(retrieval_markdown(reports, path, len(questions)))

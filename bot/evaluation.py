@@ -29,7 +29,6 @@ from bot.retrieval import (
     Thresholds,
     build_index,
     decide,
-    resolve_model_path,
 )
 
 EMERGENCY = "emergency"
@@ -291,7 +290,7 @@ def retrieval_report(
 ) -> dict[str, Any]:
     """One embedding model on these questions: ranking quality, tuned thresholds, latency."""
     started = time.perf_counter()
-    encoder = SentenceEncoder(resolve_model_path(model), model)
+    encoder = SentenceEncoder.from_setting(model)
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
     index = build_index(knowledge, encoder)

@@ -50,6 +50,11 @@ class SentenceEncoder:
         self.name = name
         self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
 
+    @classmethod
+    def from_setting(cls, setting: str) -> SentenceEncoder:
+        """The model a setting names: a packaged model's name or a model directory."""
+        return cls(resolve_model_path(setting), setting)
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode(
             list(texts),
@@ -134,16 +139,12 @@ def _read_meta(directory: Path) -> dict[str, Any]:
 
 
 def index_is_current(directory: Path, knowledge: KnowledgeBase, model: str) -> bool:
+    """Whether ``load_index`` would accept the index (the same checks, no message)."""
     try:
-        meta = _read_meta(directory)
-    except RetrievalError:
+        load_index(directory, knowledge, model)
+    except (RetrievalError, OSError, ValueError):
         return False
-    return bool(
-        meta.get("format") == INDEX_FORMAT
-        and meta.get("model") == model
-        and meta.get("data_hash") == data_hash(knowledge)
-        and (directory / VECTORS_FILE).exists()
-    )
+    return True
 
 
 def load_index(directory: Path, knowledge: KnowledgeBase, model: str) -> RetrievalIndex:
@@ -242,16 +243,19 @@ class Retriever:
         return decide(self.candidates(text), self.thresholds)
 
 
+def configured_thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(settings.retrieval_answer, settings.retrieval_suggest, settings.retrieval_margin)
+
+
 def load_retriever(knowledge: KnowledgeBase, settings: Settings) -> Retriever:
     """The configured model and its index, refusing an index that no longer fits the data."""
     index = load_index(settings.index_dir, knowledge, settings.retrieval_model)
-    encoder = SentenceEncoder(resolve_model_path(settings.retrieval_model), settings.retrieval_model)
-    thresholds = Thresholds(settings.retrieval_answer, settings.retrieval_suggest, settings.retrieval_margin)
-    return Retriever(encoder, index, thresholds)
+    return Retriever(
+        SentenceEncoder.from_setting(settings.retrieval_model), index, configured_thresholds(settings)
+    )
 
 
 def build_and_save(knowledge: KnowledgeBase, settings: Settings) -> RetrievalIndex:
-    encoder = SentenceEncoder(resolve_model_path(settings.retrieval_model), settings.retrieval_model)
-    index = build_index(knowledge, encoder)
+    index = build_index(knowledge, SentenceEncoder.from_setting(settings.retrieval_model))
     save_index(index, settings.index_dir)
     return index

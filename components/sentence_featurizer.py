@@ -45,7 +45,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
-        self.encoder = SentenceEncoder(resolve_model_path(config["model"]), config["model"])
+        self.encoder = SentenceEncoder.from_setting(config["model"])
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self._featurize(training_data.training_examples)

@@ -30,7 +30,7 @@ MODEL = "all-MiniLM-L6-v2"
 
 @pytest.fixture(scope="session")
 def encoder() -> SentenceEncoder:
-    return SentenceEncoder(resolve_model_path(MODEL), MODEL)
+    return SentenceEncoder.from_setting(MODEL)
 
 
 def test_the_packaged_model_loads_offline(encoder: SentenceEncoder) -> None:
