@@ -36,6 +36,11 @@ class Settings:
     sources_dir: Path = field(
         default_factory=lambda: _env_path("SOURCES_DIR", PROJECT_DIR.parent / "shared" / "sources")
     )
+    safety_dir: Path = field(default_factory=lambda: _env_path("SAFETY_DIR", PROJECT_DIR / "data" / "safety"))
+    # The clinic's contact details (handoff and urgent replies): one file per deployment.
+    clinic_file: Path = field(
+        default_factory=lambda: _env_path("CLINIC_FILE", PROJECT_DIR / "data" / "clinic.yml")
+    )
     # Channels whose clients read the answer's metadata (topic, route, sources) from the
     # message's `custom` object. Messaging apps (Twilio, Telegram, Messenger) are left out:
     # they would deliver the JSON as an extra, empty or confusing message.

@@ -1,0 +1,67 @@
+"""The clinic's contact details (``data/clinic.yml``, or the file ``CLINIC_FILE`` names)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.settings import load_settings
+
+# The placeholders a reply may use, e.g. "call {clinic_name} on {clinic_phone}".
+CLINIC_FIELDS = (
+    "clinic_name",
+    "clinic_phone",
+    "clinic_email",
+    "booking_url",
+    "opening_hours",
+    "emergency_number",
+)
+
+
+class ClinicError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("clinic details are invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Clinic:
+    details: Mapping[str, str]
+    # True while the file still holds the shipped example values.
+    example: bool = False
+
+
+def load_clinic(path: Path) -> Clinic:
+    """Read and check the clinic's details; raise naming every problem."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ClinicError([f"{path}: cannot be read ({error.strerror})"]) from error
+    except yaml.YAMLError as error:
+        raise ClinicError([f"{path}: is not valid YAML ({error})"]) from error
+    if not isinstance(data, dict):
+        raise ClinicError([f"{path}: must be a mapping of {', '.join(CLINIC_FIELDS)}"])
+    problems = [
+        f"{path}: '{name}' must be non-empty text (quote numbers)"
+        for name in CLINIC_FIELDS
+        if not isinstance(data.get(name), str) or not data[name].strip()
+    ]
+    unknown = sorted(set(data) - set(CLINIC_FIELDS) - {"example"})
+    if unknown:
+        problems.append(f"{path}: unknown fields {', '.join(unknown)}")
+    url = data.get("booking_url")
+    if isinstance(url, str) and not url.startswith(("https://", "http://")):
+        problems.append(f"{path}: 'booking_url' must be a web address starting with https://")
+    if problems:
+        raise ClinicError(problems)
+    details = {name: " ".join(data[name].split()) for name in CLINIC_FIELDS}
+    return Clinic(details=details, example=data.get("example") is True)
+
+
+@functools.lru_cache(maxsize=1)
+def default_clinic() -> Clinic:
+    return load_clinic(load_settings().clinic_file)
