@@ -1,4 +1,5 @@
-"""Answer composition: a topic's answer, the sources it rests on, and the evidence caveat."""
+"""What the patient reads: a topic's answer with its sources and the evidence caveat, the
+urgent reply to a red flag, and the clinic's contact details."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.clinic import Clinic
 from bot.knowledge import KnowledgeBase, Topic
 
+# How a reply was chosen (the metadata's ``route``).
 ROUTE_INTENT = "intent"
 ROUTE_RETRIEVAL = "retrieval"
 ROUTE_FALLBACK = "fallback"
+ROUTE_SAFETY = "safety"
+# The metadata's ``topic`` for replies that are not knowledge-base topics.
 TOPIC_OUT_OF_SCOPE = "out_of_scope"
+TOPIC_EMERGENCY = "emergency"
+TOPIC_HANDOFF = "handoff"
 
 
 def reply_custom(topic: str | None, route: str, sources: Sequence[str] = (), **extra: Any) -> dict[str, Any]:
@@ -33,26 +40,44 @@ def topic_buttons(knowledge: KnowledgeBase, topic_ids: Sequence[str]) -> list[di
 
 @dataclass(frozen=True)
 class Answer:
-    """What the patient reads (``text``) and what a client reads (``metadata``)."""
+    """What the patient reads (``text``) and what a client reads (``custom``)."""
 
     topic: str
     route: str
     sources: tuple[str, ...]
     text: str
+    extra: tuple[tuple[str, Any], ...] = ()
 
     @property
     def custom(self) -> dict[str, Any]:
-        return reply_custom(self.topic, self.route, self.sources)
+        return reply_custom(self.topic, self.route, self.sources, **dict(self.extra))
 
 
-def compose_answer(knowledge: KnowledgeBase, topic: Topic, route: str = ROUTE_INTENT) -> Answer:
+def compose_answer(
+    knowledge: KnowledgeBase, topic: Topic, route: str = ROUTE_INTENT, personal: bool = False
+) -> Answer:
     """The answer text in the knowledge base's layout, always ending with the caveat.
 
     The layout has no blank lines, so every channel delivers answer, sources and caveat
-    as one message (Rasa's channels split text on blank lines).
+    as one message (Rasa's channels split text on blank lines). A patient asking about
+    their own situation (``personal``) first reads that the decision is their doctor's.
     """
     source_names = "; ".join(
         f"{source_id} {knowledge.sources[source_id].name}" for source_id in topic.sources
     )
     text = knowledge.layout.format(answer=topic.full_answer, sources=source_names, caveat=knowledge.caveat)
-    return Answer(topic=topic.id, route=route, sources=topic.sources, text=text)
+    if personal:
+        text = f"{knowledge.replies.personal_advice}\n{text}"
+    extra = (("personal_advice", True),) if personal else ()
+    return Answer(topic=topic.id, route=route, sources=topic.sources, text=text, extra=extra)
+
+
+def emergency_reply(knowledge: KnowledgeBase, clinic: Clinic, red_flags: Sequence[str]) -> Answer:
+    """The urgent reply: emergency services or the clinic now, instead of any answer."""
+    text = knowledge.replies.emergency.format(**clinic.details)
+    return Answer(TOPIC_EMERGENCY, ROUTE_SAFETY, (), text, extra=(("red_flags", list(red_flags)),))
+
+
+def handoff_reply(knowledge: KnowledgeBase, clinic: Clinic) -> Answer:
+    """How to reach a person at the clinic and book a consultation."""
+    return Answer(TOPIC_HANDOFF, ROUTE_INTENT, (), knowledge.replies.handoff.format(**clinic.details))

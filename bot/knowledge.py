@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from bot.clinic import CLINIC_FIELDS
 from bot.settings import load_settings
 from bot.training_data import read_intent_examples
 
@@ -163,10 +164,34 @@ class Replies:
     none_of_these: str
     no_match: str
     out_of_scope: str
+    personal_advice: str
+    # Templates with the clinic's details as {placeholders} (bot/clinic.py).
+    emergency: str
+    handoff: str
     suggested_topics: tuple[str, ...]
 
 
-REPLY_TEXTS = ("did_you_mean", "none_of_these", "no_match", "out_of_scope")
+REPLY_TEXTS = ("did_you_mean", "none_of_these", "no_match", "out_of_scope", "personal_advice")
+REPLY_TEMPLATES = ("emergency", "handoff")
+
+
+def _template_problems(where: str, name: str, value: Any) -> list[str]:
+    """A reply that may use the clinic's details, and nothing else, as placeholders."""
+    if not isinstance(value, str) or not value.strip():
+        return [f"{where}: '{name}' must be non-empty text"]
+    problems = []
+    if "\n\n" in value.strip():
+        problems.append(f"{where}: '{name}' contains a blank line (channels would split the message)")
+    try:
+        placeholders = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
+    except ValueError as error:
+        return [*problems, f"{where}: '{name}' has unbalanced braces ({error})"]
+    unknown = sorted(placeholders - set(CLINIC_FIELDS))
+    if unknown:
+        problems.append(
+            f"{where}: '{name}' uses unknown placeholders {unknown} (known: {', '.join(CLINIC_FIELDS)})"
+        )
+    return problems
 
 
 def _load_replies(path: Path, problems: list[str]) -> Replies:
@@ -176,11 +201,13 @@ def _load_replies(path: Path, problems: list[str]) -> Replies:
         data = {}
     for name in REPLY_TEXTS:
         problems.extend(_text_problems(str(path), name, data.get(name)))
+    for name in REPLY_TEMPLATES:
+        problems.extend(_template_problems(str(path), name, data.get(name)))
     suggested = data.get("suggested_topics")
     if not isinstance(suggested, list) or not suggested:
         problems.append(f"{path}: 'suggested_topics' must be a list of topic ids")
         suggested = []
-    texts = {name: " ".join(str(data.get(name) or "").split()) for name in REPLY_TEXTS}
+    texts = {name: " ".join(str(data.get(name) or "").split()) for name in REPLY_TEXTS + REPLY_TEMPLATES}
     return Replies(suggested_topics=tuple(str(topic_id) for topic_id in suggested), **texts)
 
 
