@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import send_no_match
-from actions.reply import send_reply
+from actions.reply import asks_personal_advice, send_reply
 from bot.answers import compose_answer
 from bot.knowledge import default_knowledge_base
 
@@ -26,6 +26,6 @@ class ActionAnswerFaq(Action):
         if topic is None:
             send_no_match(dispatcher, tracker, knowledge)
             return []
-        answer = compose_answer(knowledge, topic)
+        answer = compose_answer(knowledge, topic, personal=asks_personal_advice(tracker))
         send_reply(dispatcher, tracker, answer.custom, text=answer.text)
         return []

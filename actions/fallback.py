@@ -7,7 +7,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.reply import send_reply
+from actions.reply import asks_personal_advice, send_reply
 from bot.answers import (
     ROUTE_FALLBACK,
     ROUTE_INTENT,
@@ -65,7 +65,10 @@ class ActionRetrieveAnswer(Action):
         if match is None or match.kind == "none":
             send_no_match(dispatcher, tracker, self.knowledge)
         elif match.kind == "answer":
-            answer = compose_answer(self.knowledge, self.knowledge.topic(match.topics[0]), ROUTE_RETRIEVAL)
+            topic = self.knowledge.topic(match.topics[0])
+            answer = compose_answer(
+                self.knowledge, topic, ROUTE_RETRIEVAL, personal=asks_personal_advice(tracker)
+            )
             send_reply(dispatcher, tracker, answer.custom, text=answer.text)
         else:
             buttons = topic_buttons(self.knowledge, match.topics)

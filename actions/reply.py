@@ -7,7 +7,17 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.safety import default_safety_rules
 from bot.settings import load_settings
+
+
+def latest_text(tracker: Tracker) -> str:
+    return str(tracker.latest_message.get("text") or "")
+
+
+def asks_personal_advice(tracker: Tracker) -> bool:
+    """The patient described their own situation (data/safety/personal_advice.yml)."""
+    return bool(default_safety_rules().personal_advice(latest_text(tracker)).situations)
 
 
 def send_reply(

@@ -13,6 +13,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.knowledge import KnowledgeBase, default_knowledge_base, load_knowledge_base
+from bot.safety import SafetyRules, load_safety_rules
 from bot.settings import PROJECT_DIR
 
 
@@ -25,6 +26,11 @@ def knowledge() -> KnowledgeBase:
 def domain() -> dict[str, Any]:
     domain: dict[str, Any] = yaml.safe_load((PROJECT_DIR / "domain.yml").read_text(encoding="utf-8"))
     return domain
+
+
+@pytest.fixture
+def safety_rules(knowledge: KnowledgeBase) -> SafetyRules:
+    return load_safety_rules(PROJECT_DIR / "data" / "safety", knowledge.topics)
 
 
 @pytest.fixture

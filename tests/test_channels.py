@@ -22,10 +22,11 @@ from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswerFaq
+from actions.safety import ActionEscalateEmergency
 from bot.knowledge import KnowledgeBase
 from bot.settings import PROJECT_DIR
 
@@ -77,10 +78,14 @@ CHANNELS: dict[str, Callable[[Delivered], OutputChannel]] = {
 
 
 async def _deliver(
-    channel_name: str, channel: OutputChannel, tracker: Tracker, domain: dict[str, Any]
+    channel_name: str,
+    channel: OutputChannel,
+    tracker: Tracker,
+    domain: dict[str, Any],
+    action: Action | None = None,
 ) -> list[BotUttered]:
     dispatcher = CollectingDispatcher()
-    await ActionAnswerFaq().run(dispatcher, tracker, domain)
+    await (action or ActionAnswerFaq()).run(dispatcher, tracker, domain)
     rasa_domain = Domain.load(str(PROJECT_DIR / "domain.yml"))
     nlg = TemplatedNaturalLanguageGenerator(rasa_domain.responses)
     rasa_tracker = DialogueStateTracker(tracker.sender_id, rasa_domain.slots)
@@ -104,6 +109,21 @@ def test_each_answer_arrives_as_one_message_with_its_caveat(
         assert len(texts) == 1, (channel_name, topic.id, texts)
         assert texts[0].startswith(topic.answer), (channel_name, topic.id)
         assert texts[0].endswith(knowledge.caveat), (channel_name, topic.id)
+
+
+@pytest.mark.parametrize("channel_name", sorted(CHANNELS))
+def test_the_urgent_reply_arrives_whole_on_every_channel(
+    channel_name: str, knowledge: KnowledgeBase, make_tracker: Callable[..., Tracker], domain: dict[str, Any]
+) -> None:
+    sent: Delivered = []
+    tracker = make_tracker("emergency", "i cant breathe", channel=channel_name)
+    asyncio.run(
+        _deliver(channel_name, CHANNELS[channel_name](sent), tracker, domain, ActionEscalateEmergency())
+    )
+    texts = [message["text"] for message in sent if message.get("text")]
+    assert len(texts) == 1, texts
+    first_sentence = knowledge.replies.emergency.split(".")[0]
+    assert texts[0].startswith(first_sentence)
 
 
 def test_sms_sends_nothing_but_the_answer(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from bot.clinic import default_clinic
 from bot.knowledge import KnowledgeBase
 from bot.servers import DEFAULT_MODEL, BotAddress, free_port, running_bot
 
@@ -106,7 +107,47 @@ def test_did_you_mean_buttons_work_over_rest(bot: BotAddress, knowledge: Knowled
 
 
 def test_no_match_is_honest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
-    messages = ask(bot, "and then what")
+    messages = ask(bot, "what about that one")
     assert _metadata(messages) == {"topic": None, "route": "fallback", "sources": []}
     texts = [m["text"] for m in messages if "text" in m]
     assert texts == [knowledge.replies.no_match]
+
+
+def test_a_red_flag_gets_only_the_urgent_reply(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    messages = ask(bot, "how much is a session? my lips are swelling up and I can't breathe properly")
+    metadata = _metadata(messages)
+    assert metadata["topic"] == "emergency" and metadata["route"] == "safety"
+    assert {"allergic_reaction", "breathing"} <= set(metadata["red_flags"])
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert text.startswith(knowledge.replies.emergency.split(".")[0])
+    assert knowledge.caveat not in text and knowledge.topic("cost").answer not in text
+
+
+def test_the_caveat_still_follows_answers_after_a_safety_turn(
+    bot: BotAddress, knowledge: KnowledgeBase
+) -> None:
+    sender = f"patient-{uuid.uuid4()}"
+    assert (
+        _metadata(ask(bot, "my face went numb and droopy after the injections", sender))["route"] == "safety"
+    )
+    messages = ask(bot, "ok, and how much does mesotherapy cost?", sender)
+    assert _metadata(messages)["topic"] == "cost"
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert text.startswith(knowledge.topic("cost").answer) and text.endswith(knowledge.caveat)
+
+
+def test_a_personal_question_gets_the_notice_and_the_general_answer(
+    bot: BotAddress, knowledge: KnowledgeBase
+) -> None:
+    messages = ask(bot, "I'm on blood thinners, can I have mesotherapy?")
+    metadata = _metadata(messages)
+    assert metadata["topic"] == "contraindications" and metadata["personal_advice"] is True
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert text.startswith(knowledge.replies.personal_advice) and text.endswith(knowledge.caveat)
+
+
+def test_asking_for_a_person_gets_the_clinics_details(bot: BotAddress) -> None:
+    messages = ask(bot, "can I speak to someone at the clinic?")
+    assert _metadata(messages)["topic"] == "handoff"
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert default_clinic().details["clinic_phone"] in text
