@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 MODEL := models/meso.tar.gz
 RESULTS := results
-TRAIN_INPUTS := config.yml domain.yml components/sentence_featurizer.py $(wildcard data/nlu/*.yml data/rules/*.yml)
+TRAIN_INPUTS := config.yml domain.yml $(wildcard components/*.py) $(wildcard data/nlu/*.yml data/rules/*.yml)
 INDEX := models/retrieval/index.json
 INDEX_INPUTS := $(wildcard data/faq/*.yml data/faq/topics/*.yml data/nlu/*.yml)
 
@@ -72,6 +72,10 @@ index: $(INDEX) ## build the retrieval index when the knowledge base or NLU data
 .PHONY: tune
 tune: venv ## retrieval alone on tests/dev_questions.yml: precision@1, MRR, thresholds, latency, BM25
 	$(PY) -m bot tune $(if $(MODELS),--models $(MODELS))
+
+.PHONY: safety
+safety: venv ## the red-flag screen alone on the safety test sets: recall and false alarms
+	$(PY) -m pytest -q -s -p no:cacheprovider tests/test_safety.py -k escalated
 
 .PHONY: eval
 eval: train index ## judge the bot's replies over REST (QUESTIONS=file, default the held-out set)

@@ -7,15 +7,19 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
 from bot.answers import compose_answer
+from bot.clinic import ClinicError, load_clinic
 from bot.evaluation import (
     EMERGENCY,
     bm25_report,
+    classifier_markdown,
+    classifier_rows,
     evaluate_rest,
     load_questions,
     retrieval_markdown,
@@ -25,6 +29,7 @@ from bot.evaluation import (
 )
 from bot.knowledge import KnowledgeBaseError, default_knowledge_base
 from bot.retrieval import RetrievalError, build_and_save, configured_thresholds, index_is_current
+from bot.safety import SafetyRulesError, copy_without_patterns, default_safety_rules, load_safety_rules
 from bot.servers import (
     DEFAULT_MODEL,
     BotAddress,
@@ -60,6 +65,21 @@ def validate(_: argparse.Namespace) -> int:
         f"Knowledge base OK: {len(knowledge.topics)} topics, {len(knowledge.sources)} sources, "
         f"{examples} FAQ training examples."
     )
+    settings = load_settings()
+    rules = load_safety_rules(settings.safety_dir, knowledge.topics)
+    print(
+        f"Safety rules OK: {len(rules.red_flags)} red flags "
+        f"({sum(len(f.patterns) for f in rules.red_flags)} patterns), "
+        f"{len(rules.situations)} personal-advice situations."
+    )
+    clinic = load_clinic(settings.clinic_file)
+    print(f"Clinic details OK: {clinic.details['clinic_name']} ({settings.clinic_file}).")
+    if clinic.example:
+        print(
+            f"warning: {settings.clinic_file} holds the shipped EXAMPLE contact details; patients "
+            "would be given made-up numbers. Point CLINIC_FILE at your clinic's file.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -131,6 +151,34 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def classifier(args: argparse.Namespace) -> int:
+    """The intent classifier's own emergency predictions, with the red-flag patterns off."""
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    knowledge = default_knowledge_base()
+    settings = load_settings()
+    with tempfile.TemporaryDirectory() as patternless:
+        copy_without_patterns(settings.safety_dir, Path(patternless))
+        os.environ["SAFETY_DIR"] = patternless
+        load_settings.cache_clear()
+        default_safety_rules.cache_clear()
+        agent = Agent.load(args.model)
+
+        async def emergency_confidence(text: str) -> float:
+            parsed = await agent.parse_message(text)
+            top = parsed.get("intent") or {}
+            return float(top.get("confidence") or 0.0) if top.get("name") == EMERGENCY else 0.0
+
+        for name in args.questions:
+            path = Path(name)
+            questions = load_questions(path, knowledge.topics)
+            confidences = [asyncio.run(emergency_confidence(q.text)) for q in questions]
+            print(classifier_markdown(path, classifier_rows(questions, confidences, args.thresholds)), "\n")
+    return 0
+
+
 def serve(args: argparse.Namespace) -> int:
     address = _address()
     _check_ports(address.rasa_port, address.action_port)
@@ -172,9 +220,9 @@ def shell(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("validate", help="load and check the knowledge base and NLU data").set_defaults(
-        run=validate
-    )
+    commands.add_parser(
+        "validate", help="check the knowledge base, NLU data, safety rules and clinic details"
+    ).set_defaults(run=validate)
     commands.add_parser("topics", help="list the knowledge-base topics").set_defaults(run=topics)
     show = commands.add_parser("answer", help="print a topic's answer as a patient reads it")
     show.add_argument("topic")
@@ -194,6 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     assess.add_argument("--model", default=str(DEFAULT_MODEL))
     assess.add_argument("--json", default=str(PROJECT_DIR / "results" / "eval.json"))
     assess.set_defaults(run=evaluate)
+    alone = commands.add_parser(
+        "classifier", help="the intent classifier's own emergency predictions, red-flag patterns off"
+    )
+    alone.add_argument(
+        "--questions", nargs="+", default=[str(PROJECT_DIR / "tests" / "safety_questions.yml")]
+    )
+    alone.add_argument("--model", default=str(DEFAULT_MODEL))
+    alone.add_argument("--thresholds", nargs="+", type=float, default=[0.5, 0.7, 0.9, 0.95])
+    alone.set_defaults(run=classifier)
     run = commands.add_parser("serve", help="run the action server and the Rasa server")
     run.add_argument("--model", default=str(DEFAULT_MODEL))
     run.add_argument("--log-dir", default=None, help="write server logs here instead of the terminal")
@@ -204,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except KnowledgeBaseError as error:
+    except (KnowledgeBaseError, SafetyRulesError, ClinicError) as error:
         print(error, file=sys.stderr)
         return 1
     except (ServerError, RetrievalError) as error:

@@ -21,7 +21,7 @@ from typing import Any
 import requests
 import yaml
 
-from bot.answers import ROUTE_FALLBACK, TOPIC_OUT_OF_SCOPE
+from bot.answers import ROUTE_FALLBACK, ROUTE_SAFETY, TOPIC_EMERGENCY, TOPIC_OUT_OF_SCOPE
 from bot.knowledge import KnowledgeBase
 from bot.retrieval import (
     Candidate,
@@ -31,9 +31,8 @@ from bot.retrieval import (
     decide,
 )
 
-EMERGENCY = "emergency"
+EMERGENCY = TOPIC_EMERGENCY
 OUT_OF_SCOPE = TOPIC_OUT_OF_SCOPE
-ROUTE_SAFETY = "safety"
 
 
 class QuestionFileError(ValueError):
@@ -44,6 +43,8 @@ class QuestionFileError(ValueError):
 class Question:
     text: str
     expect: tuple[str, ...]
+    # Whether the answer must carry the personal-advice notice (None: not judged).
+    personal: bool | None = None
 
     @property
     def kind(self) -> str:
@@ -73,7 +74,10 @@ def load_questions(path: Path, known_topics: Iterable[str]) -> list[Question]:
         unknown = [label for label in expected if label not in allowed]
         if unknown:
             raise QuestionFileError(f"{path}: question {number} expects unknown {', '.join(unknown)}")
-        questions.append(Question(entry["text"], expected))
+        personal = entry.get("personal")
+        if personal is not None and not isinstance(personal, bool):
+            raise QuestionFileError(f"{path}: question {number}: 'personal' must be true or false")
+        questions.append(Question(entry["text"], expected, personal))
     return questions
 
 
@@ -84,6 +88,7 @@ class Outcome:
     route: str | None
     text: str
     correct: bool
+    personal_notice: bool = False
 
 
 def is_right(question: Question, topic: str | None, route: str | None) -> bool:
@@ -94,16 +99,21 @@ def is_right(question: Question, topic: str | None, route: str | None) -> bool:
     return topic in question.expect
 
 
-def read_reply(messages: Sequence[dict[str, Any]]) -> tuple[str | None, str | None, str]:
-    """Topic, route and text of a REST reply (the metadata of its first message that has it)."""
-    metadata: dict[str, Any] = next(
+def reply_metadata(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The metadata (``custom.data``) of the first message of a REST reply that has it."""
+    return next(
         (
             m["custom"]["data"]
             for m in messages
-            if isinstance(m.get("custom"), dict) and "data" in m["custom"]
+            if isinstance(m.get("custom"), dict) and isinstance(m["custom"].get("data"), dict)
         ),
         {},
     )
+
+
+def read_reply(messages: Sequence[dict[str, Any]]) -> tuple[str | None, str | None, str]:
+    """Topic, route and text of a REST reply."""
+    metadata = reply_metadata(messages)
     text = " ".join(m["text"] for m in messages if m.get("text"))
     return metadata.get("topic"), metadata.get("route"), text
 
@@ -122,8 +132,10 @@ def evaluate_rest(questions: Sequence[Question], rest_url: str) -> list[Outcome]
     """Every question through the running bot, each in a fresh conversation."""
     outcomes = []
     for question in questions:
-        topic, route, text = read_reply(ask_rest(rest_url, question.text))
-        outcomes.append(Outcome(question, topic, route, text, is_right(question, topic, route)))
+        messages = ask_rest(rest_url, question.text)
+        topic, route, text = read_reply(messages)
+        notice = reply_metadata(messages).get("personal_advice") is True
+        outcomes.append(Outcome(question, topic, route, text, is_right(question, topic, route), notice))
     return outcomes
 
 
@@ -134,6 +146,11 @@ class Summary:
     topic_accuracy: float
     out_of_scope_rejection: float
     emergency_recall: float
+    # Questions that are not emergencies but got the urgent reply.
+    false_alarm_rate: float
+    # Personal questions given the personal-advice notice; general ones given it anyway.
+    personal_notice_rate: float
+    general_notice_rate: float
     routes: dict[str, int]
     per_topic: dict[str, float]
     misanswered: list[dict[str, Any]] = field(default_factory=list)
@@ -155,6 +172,9 @@ def summarize(outcomes: Sequence[Outcome]) -> Summary:
         topic_accuracy=_share(by_kind["topic"]),
         out_of_scope_rejection=_share(by_kind[OUT_OF_SCOPE]),
         emergency_recall=_share(by_kind[EMERGENCY]),
+        false_alarm_rate=_share([o.route == ROUTE_SAFETY for o in outcomes if o.question.kind != EMERGENCY]),
+        personal_notice_rate=_share([o.personal_notice for o in outcomes if o.question.personal is True]),
+        general_notice_rate=_share([o.personal_notice for o in outcomes if o.question.personal is False]),
         routes=dict(Counter(o.route or "none" for o in outcomes)),
         per_topic={topic: _share(results) for topic, results in sorted(by_topic.items())},
         misanswered=[
@@ -163,6 +183,52 @@ def summarize(outcomes: Sequence[Outcome]) -> Summary:
             if not o.correct
         ],
     )
+
+
+# --- the intent classifier's own emergency predictions --------------------------------
+
+
+@dataclass(frozen=True)
+class ClassifierRow:
+    """At one confidence threshold: emergencies the classifier alone escalates, and false alarms."""
+
+    threshold: float
+    escalated: int
+    emergencies: int
+    false_alarms: int
+    others: int
+
+
+def classifier_rows(
+    questions: Sequence[Question], confidences: Sequence[float], thresholds: Sequence[float]
+) -> list[ClassifierRow]:
+    """``confidences``: the classifier's ``emergency`` confidence per question (0 if not its top)."""
+    pairs = list(zip(questions, confidences, strict=True))
+    emergency = [c for q, c in pairs if q.kind == EMERGENCY]
+    other = [c for q, c in pairs if q.kind != EMERGENCY]
+    return [
+        ClassifierRow(
+            threshold=t,
+            escalated=sum(c >= t for c in emergency),
+            emergencies=len(emergency),
+            false_alarms=sum(c >= t for c in other),
+            others=len(other),
+        )
+        for t in thresholds
+    ]
+
+
+def classifier_markdown(path: Path, rows: Sequence[ClassifierRow]) -> str:
+    lines = [
+        f"The intent classifier alone (red-flag patterns off) on {path}:",
+        "",
+        "| escalates at confidence | emergencies escalated | look-alikes escalated |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {r.threshold:.2f} | {r.escalated}/{r.emergencies} | {r.false_alarms}/{r.others} |" for r in rows
+    ]
+    return "\n".join(lines)
 
 
 # --- retrieval alone ------------------------------------------------------------------
@@ -362,10 +428,12 @@ def summary_markdown(summary: Summary, questions_path: Path) -> str:
     lines = [
         f"The bot over REST on {questions_path} ({summary.total} questions):",
         "",
-        "| accuracy | topic questions | out-of-scope rejected | emergencies escalated |",
-        "|---|---|---|---|",
+        "| accuracy | topic questions | out-of-scope rejected | emergencies escalated "
+        "| false alarms | personal notice given | notice on general questions |",
+        "|---|---|---|---|---|---|---|",
         f"| {summary.accuracy:.3f} | {summary.topic_accuracy:.3f} | {summary.out_of_scope_rejection:.3f} "
-        f"| {summary.emergency_recall:.3f} |",
+        f"| {summary.emergency_recall:.3f} | {summary.false_alarm_rate:.3f} "
+        f"| {summary.personal_notice_rate:.3f} | {summary.general_notice_rate:.3f} |",
         "",
         "Routes: " + ", ".join(f"{route} {count}" for route, count in sorted(summary.routes.items())),
         "",
