@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -156,7 +157,9 @@ def classifier(args: argparse.Namespace) -> int:
     import asyncio
 
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
 
+    configure_structlog(logging.WARNING)
     knowledge = default_knowledge_base()
     settings = load_settings()
     with tempfile.TemporaryDirectory() as patternless:
@@ -167,8 +170,14 @@ def classifier(args: argparse.Namespace) -> int:
         agent = Agent.load(args.model)
 
         async def emergency_confidence(text: str) -> float:
+            """The classifier's confidence in ``emergency`` when that was its top intent.
+
+            Read from the ranking: the screen may have turned an unsure ``emergency``
+            into ``nlu_fallback``, which it puts first.
+            """
             parsed = await agent.parse_message(text)
-            top = parsed.get("intent") or {}
+            ranking = [r for r in parsed.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+            top = ranking[0] if ranking else {}
             return float(top.get("confidence") or 0.0) if top.get("name") == EMERGENCY else 0.0
 
         for name in args.questions:

@@ -107,7 +107,7 @@ def test_did_you_mean_buttons_work_over_rest(bot: BotAddress, knowledge: Knowled
 
 
 def test_no_match_is_honest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
-    messages = ask(bot, "what about that one")
+    messages = ask(bot, "the thing")
     assert _metadata(messages) == {"topic": None, "route": "fallback", "sources": []}
     texts = [m["text"] for m in messages if "text" in m]
     assert texts == [knowledge.replies.no_match]
