@@ -8,7 +8,9 @@ PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 MODEL := models/meso.tar.gz
 RESULTS := results
-TRAIN_INPUTS := config.yml domain.yml $(wildcard components/*.py) $(wildcard data/nlu/*.yml data/rules/*.yml)
+TRAIN_DATA := domain.yml $(wildcard data/nlu/*.yml data/rules/*.yml)
+TRAIN_INPUTS := config.yml $(wildcard components/*.py) $(TRAIN_DATA)
+BASELINE := models/baseline-rasa-init.tar.gz
 INDEX := models/retrieval/index.json
 INDEX_INPUTS := $(wildcard data/faq/*.yml data/faq/topics/*.yml data/nlu/*.yml)
 
@@ -77,8 +79,17 @@ tune: venv ## retrieval alone on tests/dev_questions.yml: precision@1, MRR, thre
 safety: venv ## the red-flag screen alone on the safety test sets: recall and false alarms
 	$(PY) -m pytest -q -s -p no:cacheprovider tests/test_safety.py -k escalated
 
+# The baseline make eval compares the bot with: Rasa's default configuration (what
+# `rasa init` generates) trained on the same data.
+$(BASELINE): bench/rasa_init/config.yml $(TRAIN_DATA) $(VENV)/.installed
+	$(RASA) train --data data/nlu data/rules --domain domain.yml --config bench/rasa_init/config.yml \
+	  --out models --fixed-model-name baseline-rasa-init
+
+.PHONY: baseline
+baseline: $(BASELINE) ## train Rasa's default configuration (rasa init) on the same data
+
 .PHONY: eval
-eval: train index ## judge the bot's replies over REST (QUESTIONS=file, default the held-out set)
+eval: train index baseline ## the bot over REST and the baselines (QUESTIONS=file, default held-out)
 	$(PY) -m bot eval $(if $(QUESTIONS),--questions $(QUESTIONS))
 
 .PHONY: run

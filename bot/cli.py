@@ -10,26 +10,46 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from bot.answers import compose_answer
+from bot.baselines import (
+    Compared,
+    beaten_by,
+    bm25_answerer,
+    comparison_markdown,
+    intent_reply,
+    judge,
+    retrieval_answerer,
+    tune_bm25_threshold,
+)
 from bot.clinic import ClinicError, load_clinic
 from bot.evaluation import (
     EMERGENCY,
+    Question,
     bm25_report,
     classifier_markdown,
     classifier_rows,
     evaluate_rest,
+    knowledge_bm25,
     load_questions,
     retrieval_markdown,
     retrieval_report,
     summarize,
     summary_markdown,
 )
-from bot.knowledge import KnowledgeBaseError, default_knowledge_base
-from bot.retrieval import RetrievalError, build_and_save, configured_thresholds, index_is_current
+from bot.knowledge import KnowledgeBase, KnowledgeBaseError, default_knowledge_base
+from bot.retrieval import (
+    RetrievalError,
+    build_and_save,
+    configured_thresholds,
+    index_is_current,
+    load_retriever,
+)
 from bot.safety import SafetyRulesError, copy_without_patterns, default_safety_rules, load_safety_rules
 from bot.servers import (
     DEFAULT_MODEL,
@@ -145,21 +165,84 @@ def evaluate(args: argparse.Namespace) -> int:
             stack.enter_context(running_bot(address, Path(args.model), log_dir))
         outcomes = evaluate_rest(questions, address.rest_url)
     summary = summarize(outcomes)
-    print(summary_markdown(summary, path))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(asdict(summary), indent=2), encoding="utf-8")
-    return 0
+    report = [summary_markdown(summary, path)]
+    baselines = [] if args.no_baselines else _baselines(knowledge, questions, args)
+    if baselines:
+        report.append(comparison_markdown([Compared("this bot (over REST)", summary), *baselines], str(path)))
+        behind = beaten_by(summary, baselines)
+        report.append(
+            "The bot beats every baseline on accuracy."
+            if not behind
+            else f"The bot does NOT beat: {', '.join(behind)}."
+        )
+    print("\n\n".join(report))
+    _write(
+        args.json,
+        json.dumps(
+            {
+                "questions": str(path),
+                "bot": asdict(summary),
+                "baselines": [{"name": b.name, **asdict(b.summary)} for b in baselines],
+            },
+            indent=2,
+        ),
+    )
+    _write(args.markdown, "\n\n".join(report) + "\n")
+    return 1 if baselines and beaten_by(summary, baselines) else 0
 
 
-def classifier(args: argparse.Namespace) -> int:
-    """The intent classifier's own emergency predictions, with the red-flag patterns off."""
+def _write(name: str | None, text: str) -> None:
+    if name:
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_text(text, encoding="utf-8")
+
+
+def _parse_all(model: Path, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """A trained Rasa model's parse of each text, loaded in this process."""
     import asyncio
 
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.WARNING)
+    agent = Agent.load(str(model))
+
+    async def parse() -> list[dict[str, Any]]:
+        return [await agent.parse_message(text) for text in texts]
+
+    return asyncio.run(parse())
+
+
+def _baselines(
+    knowledge: KnowledgeBase, questions: Sequence[Question], args: argparse.Namespace
+) -> list[Compared]:
+    """BM25, embedding search alone and Rasa's default configuration on the same questions."""
+    settings = load_settings()
+    ranker = knowledge_bm25(knowledge)
+    threshold = tune_bm25_threshold(ranker, load_questions(Path(args.tune_questions), knowledge.topics))
+    model = Path(args.baseline_model)
+    if not model.exists():
+        raise ServerError(f"no baseline model at {model}: run `make baseline` (make eval does)")
+    parsed = _parse_all(model, [q.text for q in questions])
+    intents = {q.text: (p.get("intent") or {}).get("name") for q, p in zip(questions, parsed, strict=True)}
+    return [
+        Compared(
+            f"BM25 over the knowledge base (answers at score {threshold:.2f}, tuned on the dev set)",
+            summarize(judge(questions, bm25_answerer(ranker, threshold))),
+        ),
+        Compared(
+            f"embedding nearest neighbour alone ({settings.retrieval_model}, same thresholds)",
+            summarize(judge(questions, retrieval_answerer(load_retriever(knowledge, settings)))),
+        ),
+        Compared(
+            "Rasa's default pipeline and policies (rasa init), same data",
+            summarize(judge(questions, lambda text: intent_reply(intents[text]))),
+        ),
+    ]
+
+
+def classifier(args: argparse.Namespace) -> int:
+    """The intent classifier's own emergency predictions, with the red-flag patterns off."""
     knowledge = default_knowledge_base()
     settings = load_settings()
     with tempfile.TemporaryDirectory() as patternless:
@@ -167,25 +250,24 @@ def classifier(args: argparse.Namespace) -> int:
         os.environ["SAFETY_DIR"] = patternless
         load_settings.cache_clear()
         default_safety_rules.cache_clear()
-        agent = Agent.load(args.model)
-
-        async def emergency_confidence(text: str) -> float:
-            """The classifier's confidence in ``emergency`` when that was its top intent.
-
-            Read from the ranking: the screen may have turned an unsure ``emergency``
-            into ``nlu_fallback``, which it puts first.
-            """
-            parsed = await agent.parse_message(text)
-            ranking = [r for r in parsed.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
-            top = ranking[0] if ranking else {}
-            return float(top.get("confidence") or 0.0) if top.get("name") == EMERGENCY else 0.0
-
         for name in args.questions:
             path = Path(name)
             questions = load_questions(path, knowledge.topics)
-            confidences = [asyncio.run(emergency_confidence(q.text)) for q in questions]
+            parsed = _parse_all(Path(args.model), [q.text for q in questions])
+            confidences = [_emergency_confidence(p) for p in parsed]
             print(classifier_markdown(path, classifier_rows(questions, confidences, args.thresholds)), "\n")
     return 0
+
+
+def _emergency_confidence(parsed: dict[str, Any]) -> float:
+    """The classifier's confidence in ``emergency`` when that was its top intent.
+
+    Read from the ranking: the screen may have turned an unsure ``emergency`` into
+    ``nlu_fallback``, which it puts first.
+    """
+    ranking = [r for r in parsed.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+    top = ranking[0] if ranking else {}
+    return float(top.get("confidence") or 0.0) if top.get("name") == EMERGENCY else 0.0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -250,6 +332,14 @@ def main(argv: list[str] | None = None) -> int:
     assess.add_argument("--questions", default=str(PROJECT_DIR / "tests" / "heldout_questions.yml"))
     assess.add_argument("--model", default=str(DEFAULT_MODEL))
     assess.add_argument("--json", default=str(PROJECT_DIR / "results" / "eval.json"))
+    assess.add_argument("--markdown", default=str(PROJECT_DIR / "results" / "eval.md"))
+    assess.add_argument("--no-baselines", action="store_true", help="judge the bot alone")
+    assess.add_argument("--baseline-model", default=str(PROJECT_DIR / "models" / "baseline-rasa-init.tar.gz"))
+    assess.add_argument(
+        "--tune-questions",
+        default=str(PROJECT_DIR / "tests" / "dev_questions.yml"),
+        help="where the BM25 baseline's threshold is chosen",
+    )
     assess.set_defaults(run=evaluate)
     alone = commands.add_parser(
         "classifier", help="the intent classifier's own emergency predictions, red-flag patterns off"

@@ -156,6 +156,11 @@ class Summary:
     misanswered: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _shorten(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def _share(values: Sequence[bool]) -> float:
     return sum(values) / len(values) if values else math.nan
 
@@ -178,7 +183,13 @@ def summarize(outcomes: Sequence[Outcome]) -> Summary:
         routes=dict(Counter(o.route or "none" for o in outcomes)),
         per_topic={topic: _share(results) for topic, results in sorted(by_topic.items())},
         misanswered=[
-            {"text": o.question.text, "expect": list(o.question.expect), "topic": o.topic, "route": o.route}
+            {
+                "text": o.question.text,
+                "expect": list(o.question.expect),
+                "topic": o.topic,
+                "route": o.route,
+                "said": _shorten(o.text),
+            }
             for o in outcomes
             if not o.correct
         ],
@@ -381,10 +392,15 @@ def retrieval_report(
     }
 
 
-def bm25_report(knowledge: KnowledgeBase, questions: Sequence[Question]) -> dict[str, Any]:
+def knowledge_bm25(knowledge: KnowledgeBase) -> BM25Ranker:
+    """BM25 over every topic's canonical question and training phrasings."""
     topics = [t for t in sorted(knowledge.topics) for _ in knowledge.questions(t)]
     texts = [q for t in sorted(knowledge.topics) for q in knowledge.questions(t)]
-    ranker = BM25Ranker(topics, texts)
+    return BM25Ranker(topics, texts)
+
+
+def bm25_report(knowledge: KnowledgeBase, questions: Sequence[Question]) -> dict[str, Any]:
+    ranker = knowledge_bm25(knowledge)
     rankings = [ranker(question.text) for question in questions]
     return {
         "model": "BM25 (rank_bm25, same questions)",
@@ -443,6 +459,7 @@ def summary_markdown(summary: Summary, questions_path: Path) -> str:
         lines += ["", "Misanswered:"]
         lines += [
             f"- {m['text']!r}: expected {m['expect']}, got {m['topic']} ({m['route']})"
+            + (f": {m['said']!r}" if m.get("said") else "")
             for m in summary.misanswered
         ]
     return "\n".join(lines)
