@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswerFaq
 from actions.safety import ActionEscalateEmergency, ActionHandoff
-from bot.answers import emergency_reply
+from bot.answers import compose_answer, emergency_reply
 from bot.clinic import CLINIC_FIELDS, Clinic, ClinicError, default_clinic, load_clinic
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 
@@ -113,3 +114,11 @@ def test_every_clinic_detail_can_be_used(knowledge: KnowledgeBase) -> None:
     clinic = Clinic(details={field: f"<{field}>" for field in CLINIC_FIELDS})
     reply = emergency_reply(knowledge, clinic, ["vision"])
     assert "<emergency_number>" in reply.text and "<clinic_phone>" in reply.text
+
+
+def test_no_answer_tells_a_patient_yes_you_can(knowledge: KnowledgeBase) -> None:
+    """Every topic answer as a personal question reads it: the notice, never a go-ahead."""
+    for topic in knowledge.topics.values():
+        text = compose_answer(knowledge, topic, personal=True).text
+        assert text.startswith(knowledge.replies.personal_advice)
+        assert not re.search(r"\byes\b[,.!]?\s+you\s+(can|may|should)\b", text, re.IGNORECASE), topic.id
