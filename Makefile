@@ -92,6 +92,10 @@ baseline: $(BASELINE) ## train Rasa's default configuration (rasa init) on the s
 eval: train index baseline ## the bot over REST and the baselines (QUESTIONS=file, default held-out)
 	$(PY) -m bot eval $(if $(QUESTIONS),--questions $(QUESTIONS))
 
+.PHONY: bench
+bench: train index ## latency and throughput over REST at 1, 10 and 50 concurrent conversations
+	$(PY) -m bot bench
+
 .PHONY: run
 run: train index ## set up, train if needed, and run the bot (REST and socket.io on RASA_PORT)
 	$(PY) -m bot serve

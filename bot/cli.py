@@ -27,6 +27,7 @@ from bot.baselines import (
     retrieval_answerer,
     tune_bm25_threshold,
 )
+from bot.bench import run_load
 from bot.clinic import ClinicError, load_clinic
 from bot.evaluation import (
     EMERGENCY,
@@ -270,6 +271,46 @@ def _emergency_confidence(parsed: dict[str, Any]) -> float:
     return float(top.get("confidence") or 0.0) if top.get("name") == EMERGENCY else 0.0
 
 
+def bench(args: argparse.Namespace) -> int:
+    """Latency and throughput over REST at each concurrency; starts the bot unless it runs."""
+    import asyncio
+
+    import yaml
+
+    mix = [str(m) for m in yaml.safe_load(Path(args.messages).read_text(encoding="utf-8"))["messages"]]
+    address = _address()
+    rows = []
+    with ExitStack() as stack:
+        if not port_in_use(address.rasa_port):
+            address = BotAddress(rasa_port=free_port(), action_port=free_port())
+            print(f"Starting the bot on port {address.rasa_port} for the benchmark...", flush=True)
+            log_dir = PROJECT_DIR / "results" / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(running_bot(address, Path(args.model), log_dir))
+        asyncio.run(run_load(address.rest_url, mix, 1, 2))  # warm-up, not reported
+        for concurrency in args.concurrency:
+            result = asyncio.run(
+                run_load(address.rest_url, mix, concurrency, max(concurrency, args.conversations))
+            )
+            rows.append(result.summary())
+            print(json.dumps(rows[-1]), flush=True)
+    lines = [
+        f"The bot over REST, {len(mix)} messages per conversation ({args.messages}):",
+        "",
+        "| concurrent conversations | messages | errors | messages/s | p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['concurrency']} | {r['messages']} | {r['errors']} | {r['throughput_per_s']} "
+        f"| {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} |"
+        for r in rows
+    ]
+    print("\n".join(lines))
+    _write(args.json, json.dumps({"messages": mix, "results": rows}, indent=2))
+    _write(args.markdown, "\n".join(lines) + "\n")
+    return 1 if any(r["errors"] for r in rows) else 0
+
+
 def serve(args: argparse.Namespace) -> int:
     address = _address()
     _check_ports(address.rasa_port, address.action_port)
@@ -350,6 +391,16 @@ def main(argv: list[str] | None = None) -> int:
     alone.add_argument("--model", default=str(DEFAULT_MODEL))
     alone.add_argument("--thresholds", nargs="+", type=float, default=[0.5, 0.7, 0.9, 0.95])
     alone.set_defaults(run=classifier)
+    load = commands.add_parser("bench", help="latency and throughput over REST at 1, 10 and 50 conversations")
+    load.add_argument("--messages", default=str(PROJECT_DIR / "bench" / "messages.yml"))
+    load.add_argument("--concurrency", nargs="+", type=int, default=[1, 10, 50])
+    load.add_argument(
+        "--conversations", type=int, default=20, help="conversations per level (at least its size)"
+    )
+    load.add_argument("--model", default=str(DEFAULT_MODEL))
+    load.add_argument("--json", default=str(PROJECT_DIR / "results" / "bench.json"))
+    load.add_argument("--markdown", default=str(PROJECT_DIR / "results" / "bench.md"))
+    load.set_defaults(run=bench)
     run = commands.add_parser("serve", help="run the action server and the Rasa server")
     run.add_argument("--model", default=str(DEFAULT_MODEL))
     run.add_argument("--log-dir", default=None, help="write server logs here instead of the terminal")
