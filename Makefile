@@ -53,7 +53,7 @@ $(VENV)/.installed: requirements/runtime.lock requirements/dev.lock
 venv: $(VENV)/.installed ## create the virtual environment with the pinned packages
 
 .PHONY: validate
-validate: venv ## check the knowledge base and Rasa's training data
+validate: venv ## check the knowledge base, safety rules, clinic details and training data
 	$(PY) -m bot validate
 	$(RASA) data validate --fail-on-warnings --data data/nlu data/rules --domain domain.yml --config config.yml
 
@@ -91,6 +91,11 @@ baseline: $(BASELINE) ## train Rasa's default configuration (rasa init) on the s
 .PHONY: eval
 eval: train index baseline ## the bot over REST and the baselines (QUESTIONS=file, default held-out)
 	$(PY) -m bot eval $(if $(QUESTIONS),--questions $(QUESTIONS))
+
+.PHONY: crossval
+crossval: venv ## rasa test nlu --cross-validation (3 folds) with the project's configuration
+	$(RASA) test nlu --cross-validation --folds 3 --config config.yml --nlu data/nlu \
+	  --out $(RESULTS)/crossval --no-plot
 
 .PHONY: bench
 bench: train index ## latency and throughput over REST at 1, 10 and 50 concurrent conversations
