@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from bot.settings import load_settings
+from bot.yaml_files import read_yaml
 
 # The placeholders a reply may use, e.g. "call {clinic_name} on {clinic_phone}".
 CLINIC_FIELDS = (
@@ -37,15 +36,13 @@ class Clinic:
 
 def load_clinic(path: Path) -> Clinic:
     """Read and check the clinic's details; raise naming every problem."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ClinicError([f"{path}: cannot be read ({error.strerror})"]) from error
-    except yaml.YAMLError as error:
-        raise ClinicError([f"{path}: is not valid YAML ({error})"]) from error
+    problems: list[str] = []
+    data = read_yaml(path, problems)
+    if problems:
+        raise ClinicError(problems)
     if not isinstance(data, dict):
         raise ClinicError([f"{path}: must be a mapping of {', '.join(CLINIC_FIELDS)}"])
-    problems = [
+    problems += [
         f"{path}: '{name}' must be non-empty text (quote numbers)"
         for name in CLINIC_FIELDS
         if not isinstance(data.get(name), str) or not data[name].strip()

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.clinic import CLINIC_FIELDS
 from bot.settings import load_settings
 from bot.training_data import read_intent_examples
+from bot.yaml_files import read_yaml
 
 FAQ_INTENT_PREFIX = "faq_"
 MAX_ANSWER_CHARS = 600
@@ -94,17 +93,6 @@ class KnowledgeBase:
         return (topic.question, *self.intent_examples.get(topic.intent, ()))
 
 
-def _read_yaml(path: Path, problems: list[str]) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except OSError as error:
-        problems.append(f"{path}: cannot be read ({error.strerror})")
-    except yaml.YAMLError as error:
-        problems.append(f"{path}: is not valid YAML ({error})")
-    return None
-
-
 def _text_problems(where: str, name: str, value: Any) -> list[str]:
     """Checks shared by every patient-facing text field."""
     if not isinstance(value, str) or not value.strip():
@@ -118,7 +106,7 @@ def _text_problems(where: str, name: str, value: Any) -> list[str]:
 
 
 def _load_sources(path: Path, problems: list[str]) -> dict[str, Source]:
-    data = _read_yaml(path, problems)
+    data = read_yaml(path, problems)
     entries = data.get("sources") if isinstance(data, dict) else None
     if not isinstance(entries, dict) or not entries:
         problems.append(f"{path}: needs a 'sources' mapping of id -> name and title")
@@ -138,7 +126,7 @@ def _load_sources(path: Path, problems: list[str]) -> dict[str, Source]:
 
 
 def _load_caveat(path: Path, problems: list[str]) -> tuple[str, str]:
-    data = _read_yaml(path, problems)
+    data = read_yaml(path, problems)
     if not isinstance(data, dict):
         problems.append(f"{path}: needs 'caveat' and 'layout'")
         return "", ""
@@ -195,7 +183,7 @@ def _template_problems(where: str, name: str, value: Any) -> list[str]:
 
 
 def _load_replies(path: Path, problems: list[str]) -> Replies:
-    data = _read_yaml(path, problems)
+    data = read_yaml(path, problems)
     if not isinstance(data, dict):
         problems.append(f"{path}: needs {', '.join(REPLY_TEXTS)} and suggested_topics")
         data = {}
@@ -212,7 +200,7 @@ def _load_replies(path: Path, problems: list[str]) -> Replies:
 
 
 def _load_topic(path: Path, known_sources: Mapping[str, Source], problems: list[str]) -> Topic | None:
-    data = _read_yaml(path, problems)
+    data = read_yaml(path, problems)
     if not isinstance(data, dict):
         if data is not None:
             problems.append(f"{path}: must be a mapping of topic fields")

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from bot.settings import load_settings
+from bot.yaml_files import read_yaml
 
 EMERGENCY_INTENT = "emergency"
 RED_FLAGS_FILE = "red_flags.yml"
@@ -145,8 +146,11 @@ class SafetyRules:
 
     def _describes_now(self, flag: RedFlag, context: str, before_treatment: bool) -> bool:
         """Whether a mention in ``context`` (its clause) describes what is happening now."""
-        tied_to_past_treatment = any(p.search(context) for p in self.after_treatment)
-        if flag.may_predate_treatment and before_treatment and not tied_to_past_treatment:
+        if (
+            flag.may_predate_treatment
+            and before_treatment
+            and not any(p.search(context) for p in self.after_treatment)
+        ):
             return False
         general = any(p.search(context) for p in self.general)
         return not general or any(p.search(context) for p in self.now)
@@ -185,13 +189,9 @@ class _Reader:
         self.gap = gap
 
     def read(self) -> dict[str, Any]:
-        try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
-        except OSError as error:
-            self.problems.append(f"{self.path}: cannot be read ({error.strerror})")
-            return {}
-        except yaml.YAMLError as error:
-            self.problems.append(f"{self.path}: is not valid YAML ({error})")
+        reported = len(self.problems)
+        data = read_yaml(self.path, self.problems)
+        if len(self.problems) > reported:
             return {}
         if not isinstance(data, dict):
             self.problems.append(f"{self.path}: must be a mapping")

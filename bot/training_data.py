@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from bot.yaml_files import read_yaml
 
 
 def _examples(block: Any) -> list[str]:
@@ -26,10 +26,9 @@ def read_intent_examples(nlu_dir: Path, problems: list[str]) -> dict[str, tuple[
     if not paths:
         problems.append(f"{nlu_dir}: no NLU files found")
     for path in paths:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            problems.append(f"{path}: cannot be read as YAML ({error})")
+        reported = len(problems)
+        data = read_yaml(path, problems)
+        if len(problems) > reported:
             continue
         entries = data.get("nlu") if isinstance(data, dict) else None
         if not isinstance(entries, list):
