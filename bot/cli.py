@@ -151,26 +151,32 @@ def tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _running_bot(stack: ExitStack, model: Path, purpose: str) -> BotAddress:
+    """The bot on the configured ports if it runs; else started on free ports for ``stack``."""
+    address = _address()
+    if not port_in_use(address.rasa_port):
+        address = BotAddress(rasa_port=free_port(), action_port=free_port())
+        print(f"Starting the bot on port {address.rasa_port} for {purpose}...", flush=True)
+        log_dir = PROJECT_DIR / "results" / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(running_bot(address, model, log_dir))
+    return address
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """Every question through the bot over REST; starts the servers unless they run."""
     knowledge = default_knowledge_base()
     path = Path(args.questions)
     questions = load_questions(path, knowledge.topics)
-    address = _address()
     with ExitStack() as stack:
-        if not port_in_use(address.rasa_port):
-            address = BotAddress(rasa_port=free_port(), action_port=free_port())
-            print(f"Starting the bot on port {address.rasa_port} for the evaluation...", flush=True)
-            log_dir = PROJECT_DIR / "results" / "logs"
-            log_dir.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(running_bot(address, Path(args.model), log_dir))
+        address = _running_bot(stack, Path(args.model), "the evaluation")
         outcomes = evaluate_rest(questions, address.rest_url)
     summary = summarize(outcomes)
     report = [summary_markdown(summary, path)]
     baselines = [] if args.no_baselines else _baselines(knowledge, questions, args)
+    behind = beaten_by(summary, baselines)
     if baselines:
         report.append(comparison_markdown([Compared("this bot (over REST)", summary), *baselines], str(path)))
-        behind = beaten_by(summary, baselines)
         report.append(
             "The bot beats every baseline on accuracy."
             if not behind
@@ -189,7 +195,7 @@ def evaluate(args: argparse.Namespace) -> int:
         ),
     )
     _write(args.markdown, "\n\n".join(report) + "\n")
-    return 1 if baselines and beaten_by(summary, baselines) else 0
+    return 1 if behind else 0
 
 
 def _write(name: str | None, text: str) -> None:
@@ -278,15 +284,9 @@ def bench(args: argparse.Namespace) -> int:
     import yaml
 
     mix = [str(m) for m in yaml.safe_load(Path(args.messages).read_text(encoding="utf-8"))["messages"]]
-    address = _address()
     rows = []
     with ExitStack() as stack:
-        if not port_in_use(address.rasa_port):
-            address = BotAddress(rasa_port=free_port(), action_port=free_port())
-            print(f"Starting the bot on port {address.rasa_port} for the benchmark...", flush=True)
-            log_dir = PROJECT_DIR / "results" / "logs"
-            log_dir.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(running_bot(address, Path(args.model), log_dir))
+        address = _running_bot(stack, Path(args.model), "the benchmark")
         asyncio.run(run_load(address.rest_url, mix, 1, 2))  # warm-up, not reported
         for concurrency in args.concurrency:
             result = asyncio.run(
