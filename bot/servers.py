@@ -109,7 +109,7 @@ def _spawn(command: list[str], env: dict[str, str], log: IO[bytes] | None) -> su
 
 # The servers answer many conversations at once; math libraries that each start a thread
 # per core then fight over the cores. One thread each, unless the operator sets otherwise
-# (first `python -m bot bench` on 2 cores: 7.0 -> 17.6 messages/s at 10 conversations).
+# (`python -m bot bench` on 2 cores: 7.0 -> 17.3 messages/s at 10 conversations).
 ONE_THREAD = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
