@@ -35,19 +35,29 @@ endef
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# $(call make_venv,DIR,LOCK FILES): a new virtual environment in DIR with exactly the pinned
+# packages of the lock files (--no-deps: the locks are complete), checked with pip check.
+define make_venv
+@python310="$$($(find_python310))"; \
+if [ -z "$$python310" ]; then \
+  echo "error: Python 3.10 is required (Rasa 3.6.21 supports Python < 3.11) and none was found." >&2; \
+  echo "Install it (for example: pyenv install 3.10.13, or apt-get install python3.10 python3.10-venv)," >&2; \
+  echo "or point to one with: make PYTHON=/path/to/python3.10 ..." >&2; exit 1; fi; \
+echo "Creating $(1) with $$python310"; \
+rm -rf $(1); "$$python310" -m venv $(1)
+$(1)/bin/pip install --quiet --disable-pip-version-check pip==24.2
+$(1)/bin/pip install --quiet --disable-pip-version-check --no-deps $(foreach lock,$(2),-r $(lock))
+$(1)/bin/pip check
+touch $(1)/.installed
+endef
+
 $(VENV)/.installed: requirements/runtime.lock requirements/dev.lock
-	@python310="$$($(find_python310))"; \
-	if [ -z "$$python310" ]; then \
-	  echo "error: Python 3.10 is required (Rasa 3.6.21 supports Python < 3.11) and none was found." >&2; \
-	  echo "Install it (for example: pyenv install 3.10.13, or apt-get install python3.10 python3.10-venv)," >&2; \
-	  echo "or point to one with: make PYTHON=/path/to/python3.10 ..." >&2; exit 1; fi; \
-	echo "Creating $(VENV) with $$python310"; \
-	rm -rf $(VENV); "$$python310" -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check pip==24.2
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps \
-	  -r requirements/runtime.lock -r requirements/dev.lock
-	$(VENV)/bin/pip check
-	touch $@
+	$(call make_venv,$(VENV),requirements/runtime.lock requirements/dev.lock)
+
+# The stock bot make bench compares with: a plain `pip install rasa==3.6.21`, frozen.
+STOCK_VENV := .venv-stock
+$(STOCK_VENV)/.installed: bench/stock/requirements.lock
+	$(call make_venv,$(STOCK_VENV),bench/stock/requirements.lock)
 
 .PHONY: venv
 venv: $(VENV)/.installed ## create the virtual environment with the pinned packages
@@ -90,7 +100,7 @@ baseline: $(BASELINE) ## train Rasa's default configuration (rasa init) on the s
 
 .PHONY: eval
 eval: train index baseline ## the bot over REST and the baselines (QUESTIONS=file, default held-out)
-	$(PY) -m bot eval $(if $(QUESTIONS),--questions $(QUESTIONS))
+	$(PY) -m bot eval $(if $(QUESTIONS),--questions $(QUESTIONS),--readme)
 
 .PHONY: crossval
 crossval: venv ## rasa test nlu --cross-validation (3 folds) with the project's configuration
@@ -98,8 +108,8 @@ crossval: venv ## rasa test nlu --cross-validation (3 folds) with the project's 
 	  --out $(RESULTS)/crossval --no-plot
 
 .PHONY: bench
-bench: train index ## latency and throughput over REST at 1, 10 and 50 concurrent conversations
-	$(PY) -m bot bench
+bench: train index $(STOCK_VENV)/.installed ## this bot beside the stock rasa init bot: speed, memory, training
+	$(PY) -m bot bench --readme $(BENCH_ARGS)
 
 .PHONY: run
 run: train index ## set up, train if needed, and run the bot (REST and socket.io on RASA_PORT)

@@ -21,6 +21,7 @@ from bot.answers import ROUTE_FALLBACK, ROUTE_INTENT, ROUTE_RETRIEVAL, ROUTE_SAF
 from bot.evaluation import EMERGENCY, OUT_OF_SCOPE, BM25Ranker, Outcome, Question, Summary, is_right
 from bot.knowledge import FAQ_INTENT_PREFIX
 from bot.retrieval import Retriever
+from bot.settings import display_path
 
 ROUTE_BM25 = "bm25"
 
@@ -95,7 +96,7 @@ class Compared:
 
 def comparison_markdown(rows: Sequence[Compared], questions_path: str) -> str:
     lines = [
-        f"The bot and the baselines on {questions_path}:",
+        f"The bot and the baselines on `{display_path(questions_path)}`:",
         "",
         "| system | accuracy | topic questions right | out-of-scope rejected "
         "| emergencies escalated | false alarms |",

@@ -1,21 +1,38 @@
-"""Load generation for `make bench`: concurrent patient conversations over the REST channel.
+"""The measurements of `make bench`: load over HTTP, in-process floors, training time, profiles.
 
-Each conversation is its own sender and sends the message mix in order, one message at a
-time, as a patient does; ``concurrency`` conversations run at once. Every reply is timed
-from request to full response. A reply that is not HTTP 200 with a JSON list, or that
-takes longer than the timeout, counts as an error and is never timed as a success.
+Load: each conversation is its own sender and sends the message mix in order, one message
+at a time, as a patient does; ``concurrency`` conversations run at once. Every reply is
+timed from request to full response. A reply that is not HTTP 200 with the expected JSON
+shape, or that takes longer than the timeout, counts as an error and is never timed as a
+success. Systems compared in one run take turns round by round (the order flips each
+round), so whatever else the machine does falls on all of them alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
+import re
+import shutil
+import signal
+import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aiohttp
+
+from bot.settings import PROJECT_DIR
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be taken (a training failed, a tool is missing)."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +68,41 @@ class LoadResult:
         }
 
 
+def combine(results: Sequence[LoadResult]) -> LoadResult:
+    """Several rounds at one concurrency as one result: all latencies, all the time spent."""
+    if not results:
+        raise ValueError("no results to combine")
+    return LoadResult(
+        results[0].concurrency,
+        sum(r.messages for r in results),
+        sum(r.errors for r in results),
+        sum(r.seconds for r in results),
+        tuple(latency for r in results for latency in r.latencies_ms),
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the load goes: the URL, the JSON body for (sender, text), the answer's JSON type."""
+
+    url: str
+    body: Callable[[str, str], dict[str, Any]]
+    answer_type: type
+
+
+def rest_target(rest_url: str) -> Target:
+    """Rasa's REST channel: a list of bot messages per user message."""
+    return Target(rest_url, lambda sender, text: {"sender": sender, "message": text}, list)
+
+
+def parse_target(rasa_url: str, token: str) -> Target:
+    """Rasa's ``/model/parse`` (NLU alone: no tracker, no policy, no action)."""
+    return Target(f"{rasa_url}/model/parse?token={token}", lambda _, text: {"text": text}, dict)
+
+
 async def _conversation(
     session: aiohttp.ClientSession,
-    url: str,
+    target: Target,
     mix: Sequence[str],
     latencies: list[float],
     errors: list[str],
@@ -62,9 +111,9 @@ async def _conversation(
     for text in mix:
         started = time.perf_counter()
         try:
-            async with session.post(url, json={"sender": sender, "message": text}) as response:
+            async with session.post(target.url, json=target.body(sender, text)) as response:
                 body = await response.json(content_type=None)
-                if response.status != 200 or not isinstance(body, list):
+                if response.status != 200 or not isinstance(body, target.answer_type):
                     errors.append(f"HTTP {response.status}")
                     continue
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
@@ -74,9 +123,13 @@ async def _conversation(
 
 
 async def run_load(
-    url: str, mix: Sequence[str], concurrency: int, conversations: int, timeout: float = 30.0
+    target: Target | str, mix: Sequence[str], concurrency: int, conversations: int, timeout: float = 30.0
 ) -> LoadResult:
-    """``conversations`` conversations of ``mix``, at most ``concurrency`` at once."""
+    """``conversations`` conversations of ``mix``, at most ``concurrency`` at once.
+
+    A plain URL is taken as a REST channel webhook.
+    """
+    target = rest_target(target) if isinstance(target, str) else target
     latencies: list[float] = []
     errors: list[str] = []
     limit = asyncio.Semaphore(concurrency)
@@ -86,9 +139,183 @@ async def run_load(
 
         async def one() -> None:
             async with limit:
-                await _conversation(session, url, mix, latencies, errors)
+                await _conversation(session, target, mix, latencies, errors)
 
         started = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(conversations)))
         seconds = time.perf_counter() - started
     return LoadResult(concurrency, conversations * len(mix), len(errors), seconds, tuple(latencies))
+
+
+async def alternate(
+    targets: Mapping[str, Target], mix: Sequence[str], concurrency: int, conversations: int, rounds: int
+) -> dict[str, LoadResult]:
+    """``rounds`` rounds per system at one concurrency, taking turns, the order flipped each round."""
+    names = list(targets)
+    results: dict[str, list[LoadResult]] = {name: [] for name in names}
+    for number in range(rounds):
+        for name in names if number % 2 == 0 else names[::-1]:
+            results[name].append(await run_load(targets[name], mix, concurrency, conversations))
+    return {name: combine(rounds_of) for name, rounds_of in results.items()}
+
+
+def time_calls(function: Callable[[str], object], texts: Sequence[str], repeats: int) -> LoadResult:
+    """A floor measured in this process: ``function`` on each text, one call at a time."""
+    for text in texts:  # warm-up, not timed
+        function(text)
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(repeats):
+        for text in texts:
+            call_started = time.perf_counter()
+            function(text)
+            latencies.append((time.perf_counter() - call_started) * 1000)
+    seconds = time.perf_counter() - started
+    return LoadResult(1, len(latencies), 0, seconds, tuple(latencies))
+
+
+@dataclass(frozen=True)
+class TrainingTime:
+    """Cold: an empty training cache. Warm: the same data again, with the cold run's cache."""
+
+    cold_seconds: float
+    warm_seconds: float
+
+
+def time_training(command: Sequence[str], cwd: Path, env: Mapping[str, str], work: Path) -> TrainingTime:
+    """``command`` (a ``rasa train`` without ``--out``) run cold, then warm, in ``work``."""
+    environment = {**env, "RASA_CACHE_DIRECTORY": str(work / "cache")}
+
+    def train(name: str) -> float:
+        log = work / f"train-{name}.log"
+        started = time.monotonic()
+        with log.open("wb") as output:
+            code = subprocess.call(  # noqa: S603 (fixed argument list)
+                [*command, "--out", str(work / name)],
+                cwd=cwd,
+                env=environment,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        if code != 0:
+            raise BenchError(f"training ({name}) failed with code {code}; its log is {log}")
+        return time.monotonic() - started
+
+    work.mkdir(parents=True, exist_ok=True)
+    return TrainingTime(cold_seconds=train("cold"), warm_seconds=train("warm"))
+
+
+# Where a Rasa server's time goes, by the code a sample was in (inclusive: a sample in
+# MiniLM inside the featurizer counts for the featurizer). Patterns match py-spy frames,
+# "function (path/to/file.py:line)".
+PROFILE_PARTS: dict[str, str] = {
+    "JSON-schema validation (jsonschema)": r"\(jsonschema/",
+    "sentence embedding (MiniLM, components/sentence_featurizer.py)": r"\(components/sentence_featurizer\.py",
+    "DIET intent classifier": r"\(rasa/nlu/classifiers/diet_classifier\.py",
+    "tokenizer and sparse featurizers": r"\(rasa/nlu/(tokenizers|featurizers/sparse_featurizer)/",
+    "dialogue policies": r"\(rasa/core/policies/",
+    "tracker store (tracker (de)serialisation)": r"\(rasa/core/tracker_store\.py",
+    "event class lookup (all_subclasses)": r"^all_subclasses \(",
+    "call to the action server (HTTP client)": r"\(rasa/utils/endpoints\.py",
+    "red-flag screen (components/safety_screen.py)": r"\(components/safety_screen\.py",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    samples: int
+    seconds: float
+    rate: int
+    shares: dict[str, float]
+
+    @property
+    def busy_share(self) -> float:
+        """How much of one core the process used while it was sampled."""
+        return self.samples / (self.seconds * self.rate) if self.seconds else math.nan
+
+
+def profile_shares(raw: str, parts: Mapping[str, str] = PROFILE_PARTS) -> tuple[int, dict[str, float]]:
+    """Busy samples in py-spy's raw format ("frame;frame;... count"), and each part's share."""
+    patterns = {name: re.compile(pattern) for name, pattern in parts.items()}
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        frames = stack.split(";")
+        for name, pattern in patterns.items():
+            if any(pattern.search(frame) for frame in frames):
+                counts[name] += int(count)
+    return total, {name: counts[name] / total if total else 0.0 for name in parts}
+
+
+@contextmanager
+def sampled(py_spy: str, pid: int, seconds: float, rate: int, output: Path) -> Iterator[list[Profile]]:
+    """Sample process ``pid`` with py-spy while the block runs; the profile is appended at the end."""
+    process = subprocess.Popen(  # noqa: S603 (fixed argument list)
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--duration",
+            str(math.ceil(seconds)),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    profiles: list[Profile] = []
+    started = time.monotonic()
+    try:
+        yield profiles
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        _, stderr = process.communicate(timeout=60)
+    elapsed = min(time.monotonic() - started, math.ceil(seconds))
+    if not output.exists():
+        raise BenchError(f"py-spy wrote no profile: {stderr.decode(errors='replace').strip()[-300:]}")
+    samples, shares = profile_shares(output.read_text(encoding="utf-8", errors="replace"))
+    profiles.append(Profile(samples, elapsed, rate, shares))
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return {"cores": os.cpu_count(), "cpu": model, "memory_gb": round(memory_gb, 1)}
+
+
+GIT = shutil.which("git") or "/usr/bin/git"
+
+
+def _git(*arguments: str) -> str:
+    return subprocess.run(  # noqa: S603 (fixed command)
+        [GIT, *arguments], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def commit() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    try:
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}{' (with uncommitted changes)' if dirty else ''}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from bot.baselines import (
     retrieval_answerer,
     tune_bm25_threshold,
 )
-from bot.bench import run_load
+from bot.bench import BenchError, commit, machine
 from bot.clinic import ClinicError, load_clinic
 from bot.evaluation import (
     EMERGENCY,
@@ -44,6 +45,7 @@ from bot.evaluation import (
     summary_markdown,
 )
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, default_knowledge_base
+from bot.readme import ReadmeError, update_readme
 from bot.retrieval import (
     RetrievalError,
     build_and_save,
@@ -172,16 +174,17 @@ def evaluate(args: argparse.Namespace) -> int:
         address = _running_bot(stack, Path(args.model), "the evaluation")
         outcomes = evaluate_rest(questions, address.rest_url)
     summary = summarize(outcomes)
-    report = [summary_markdown(summary, path)]
     baselines = [] if args.no_baselines else _baselines(knowledge, questions, args)
     behind = beaten_by(summary, baselines)
+    compared = []
     if baselines:
-        report.append(comparison_markdown([Compared("this bot (over REST)", summary), *baselines], str(path)))
-        report.append(
+        compared = [
+            comparison_markdown([Compared("this bot (over REST)", summary), *baselines], str(path)),
             "The bot beats every baseline on accuracy."
             if not behind
-            else f"The bot does NOT beat: {', '.join(behind)}."
-        )
+            else f"The bot does NOT beat: {', '.join(behind)}.",
+        ]
+    report = [summary_markdown(summary, path), *compared]
     print("\n\n".join(report))
     _write(
         args.json,
@@ -195,6 +198,16 @@ def evaluate(args: argparse.Namespace) -> int:
         ),
     )
     _write(args.markdown, "\n\n".join(report) + "\n")
+    if args.readme:
+        where = machine()
+        provenance = (
+            f"Measured {dt.date.today().isoformat()} on {where['cores']} cores ({where['cpu']}), "
+            f"commit {commit()}, with `make eval` (`python -m bot eval`); the misanswered questions "
+            "are in `results/eval.md`."
+        )
+        brief = summary_markdown(summary, path, details=False)
+        update_readme("make eval", "\n\n".join([provenance, brief, *compared]))
+        print("README.md: the quality section now shows these figures.")
     return 1 if behind else 0
 
 
@@ -278,37 +291,38 @@ def _emergency_confidence(parsed: dict[str, Any]) -> float:
 
 
 def bench(args: argparse.Namespace) -> int:
-    """Latency and throughput over REST at each concurrency; starts the bot unless it runs."""
-    import asyncio
-
+    """This bot beside the stock `rasa init` bot: load, floors, memory, start-up, training."""
     import yaml
 
-    mix = [str(m) for m in yaml.safe_load(Path(args.messages).read_text(encoding="utf-8"))["messages"]]
-    rows = []
-    with ExitStack() as stack:
-        address = _running_bot(stack, Path(args.model), "the benchmark")
-        asyncio.run(run_load(address.rest_url, mix, 1, 2))  # warm-up, not reported
-        for concurrency in args.concurrency:
-            result = asyncio.run(
-                run_load(address.rest_url, mix, concurrency, max(concurrency, args.conversations))
-            )
-            rows.append(result.summary())
-            print(json.dumps(rows[-1]), flush=True)
-    lines = [
-        f"The bot over REST, {len(mix)} messages per conversation ({args.messages}):",
-        "",
-        "| concurrent conversations | messages | errors | messages/s | p50 ms | p95 ms | p99 ms |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['concurrency']} | {r['messages']} | {r['errors']} | {r['throughput_per_s']} "
-        f"| {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} |"
-        for r in rows
-    ]
-    print("\n".join(lines))
-    _write(args.json, json.dumps({"messages": mix, "results": rows}, indent=2))
-    _write(args.markdown, "\n".join(lines) + "\n")
-    return 1 if any(r["errors"] for r in rows) else 0
+    from bot.bench_report import bench_chart, bench_markdown
+    from bot.bench_run import BenchOptions, run_bench
+
+    mix = tuple(str(m) for m in yaml.safe_load(Path(args.messages).read_text(encoding="utf-8"))["messages"])
+    options = BenchOptions(
+        mix=mix,
+        levels=tuple(args.concurrency),
+        conversations=args.conversations,
+        rounds=args.rounds,
+        model=Path(args.model),
+        stock_venv=Path(args.stock_venv),
+        stock_dir=Path(args.stock_dir),
+        work_dir=Path(args.out) / "bench-work",
+        training=not args.no_training,
+        profile=not args.no_profile,
+        command=" ".join(["python -m bot", *sys.argv[1:]]),
+    )
+    report = run_bench(options)
+    markdown = bench_markdown(report)
+    print("\n" + markdown)
+    out = Path(args.out)
+    _write(str(out / "bench.json"), json.dumps(report, indent=2))
+    _write(str(out / "bench.md"), markdown + "\n")
+    bench_chart(report, out / "bench.png")
+    print(f"\nWritten: {out / 'bench.json'}, {out / 'bench.md'}, {out / 'bench.png'}")
+    if args.readme:
+        update_readme("make bench", markdown)
+        print("README.md: the speed section now shows these figures.")
+    return 1 if report["targets"]["errors"] else 0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -375,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     assess.add_argument("--json", default=str(PROJECT_DIR / "results" / "eval.json"))
     assess.add_argument("--markdown", default=str(PROJECT_DIR / "results" / "eval.md"))
     assess.add_argument("--no-baselines", action="store_true", help="judge the bot alone")
+    assess.add_argument("--readme", action="store_true", help="write the report into README.md")
     assess.add_argument("--baseline-model", default=str(PROJECT_DIR / "models" / "baseline-rasa-init.tar.gz"))
     assess.add_argument(
         "--tune-questions",
@@ -391,15 +406,22 @@ def main(argv: list[str] | None = None) -> int:
     alone.add_argument("--model", default=str(DEFAULT_MODEL))
     alone.add_argument("--thresholds", nargs="+", type=float, default=[0.5, 0.7, 0.9, 0.95])
     alone.set_defaults(run=classifier)
-    load = commands.add_parser("bench", help="latency and throughput over REST at 1, 10 and 50 conversations")
+    load = commands.add_parser(
+        "bench", help="this bot beside the stock rasa init bot: latency, throughput, memory, training"
+    )
     load.add_argument("--messages", default=str(PROJECT_DIR / "bench" / "messages.yml"))
     load.add_argument("--concurrency", nargs="+", type=int, default=[1, 10, 50])
     load.add_argument(
-        "--conversations", type=int, default=20, help="conversations per level (at least its size)"
+        "--conversations", type=int, default=20, help="conversations per round (at least the level)"
     )
+    load.add_argument("--rounds", type=int, default=3, help="rounds per system at each level, taking turns")
     load.add_argument("--model", default=str(DEFAULT_MODEL))
-    load.add_argument("--json", default=str(PROJECT_DIR / "results" / "bench.json"))
-    load.add_argument("--markdown", default=str(PROJECT_DIR / "results" / "bench.md"))
+    load.add_argument("--stock-venv", default=str(PROJECT_DIR / ".venv-stock"))
+    load.add_argument("--stock-dir", default=str(PROJECT_DIR / "models" / "stock-bot"))
+    load.add_argument("--out", default=str(PROJECT_DIR / "results"))
+    load.add_argument("--no-training", action="store_true", help="skip the training times (minutes)")
+    load.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    load.add_argument("--readme", action="store_true", help="write the report into README.md")
     load.set_defaults(run=bench)
     run = commands.add_parser("serve", help="run the action server and the Rasa server")
     run.add_argument("--model", default=str(DEFAULT_MODEL))
@@ -414,6 +436,6 @@ def main(argv: list[str] | None = None) -> int:
     except (KnowledgeBaseError, SafetyRulesError, ClinicError) as error:
         print(error, file=sys.stderr)
         return 1
-    except (ServerError, RetrievalError) as error:
+    except (ServerError, RetrievalError, BenchError, ReadmeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -30,6 +30,7 @@ from bot.retrieval import (
     build_index,
     decide,
 )
+from bot.settings import display_path
 
 EMERGENCY = TOPIC_EMERGENCY
 OUT_OF_SCOPE = TOPIC_OUT_OF_SCOPE
@@ -440,18 +441,27 @@ def retrieval_markdown(reports: Sequence[dict[str, Any]], questions_path: Path, 
     return "\n".join(lines)
 
 
-def summary_markdown(summary: Summary, questions_path: Path) -> str:
+def _rate(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f}"
+
+
+def summary_markdown(summary: Summary, questions_path: Path, details: bool = True) -> str:
+    """The bot's figures; ``details`` adds accuracy per topic and every misanswered question."""
     lines = [
-        f"The bot over REST on {questions_path} ({summary.total} questions):",
+        f"The bot over REST on `{display_path(questions_path)}` ({summary.total} questions):",
         "",
         "| accuracy | topic questions | out-of-scope rejected | emergencies escalated "
         "| false alarms | personal notice given | notice on general questions |",
         "|---|---|---|---|---|---|---|",
         f"| {summary.accuracy:.3f} | {summary.topic_accuracy:.3f} | {summary.out_of_scope_rejection:.3f} "
         f"| {summary.emergency_recall:.3f} | {summary.false_alarm_rate:.3f} "
-        f"| {summary.personal_notice_rate:.3f} | {summary.general_notice_rate:.3f} |",
+        f"| {_rate(summary.personal_notice_rate)} | {_rate(summary.general_notice_rate)} |",
         "",
         "Routes: " + ", ".join(f"{route} {count}" for route, count in sorted(summary.routes.items())),
+    ]
+    if not details:
+        return "\n".join(lines)
+    lines += [
         "",
         "Per topic: " + ", ".join(f"{topic} {share:.2f}" for topic, share in summary.per_topic.items()),
     ]

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from bot.settings import PROJECT_DIR
 
@@ -77,7 +76,7 @@ def _wait_until_up(process: subprocess.Popen[bytes], url: str, name: str, log: P
             raise ServerError(f"{name} exited with code {process.returncode} while starting{where}")
         if _answers(url):
             return
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise ServerError(f"{name} did not answer at {url} within {START_TIMEOUT_SECONDS:.0f} s")
 
 
@@ -96,15 +95,51 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def _spawn(command: list[str], env: dict[str, str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 (fixed argument list)
-        command,
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT if log else None,
-        start_new_session=True,
-    )
+@dataclass(frozen=True)
+class ServerProcess:
+    """A running server: its process id and how long it took to answer its health check."""
+
+    name: str
+    pid: int
+    startup_seconds: float
+
+    def peak_rss_mb(self) -> float | None:
+        """The process's peak resident memory so far (Linux ``VmHWM``), or None if unknown."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text(encoding="ascii")
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return None
+
+
+@contextmanager
+def serve(
+    name: str,
+    command: list[str],
+    health_url: str,
+    env: dict[str, str],
+    log_path: Path | None = None,
+    cwd: Path = PROJECT_DIR,
+) -> Iterator[ServerProcess]:
+    """Run ``command`` in its own process group until the block ends; stop it on the way out."""
+    with log_path.open("wb") if log_path else _no_log() as log:
+        started = time.monotonic()
+        process = subprocess.Popen(  # noqa: S603 (fixed argument list)
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT if log else None,
+            start_new_session=True,
+        )
+        try:
+            _wait_until_up(process, health_url, name, log_path)
+            yield ServerProcess(name, process.pid, time.monotonic() - started)
+        finally:
+            _stop(process)
 
 
 # The servers answer many conversations at once; math libraries that each start a thread
@@ -125,55 +160,60 @@ def server_environment(address: BotAddress) -> dict[str, str]:
     return env
 
 
+def _log_file(log_dir: Path | None, name: str) -> Path | None:
+    return log_dir / name if log_dir else None
+
+
 @contextmanager
-def action_server(address: BotAddress, log_dir: Path | None = None) -> Iterator[None]:
+def action_server(address: BotAddress, log_dir: Path | None = None) -> Iterator[ServerProcess]:
     """Run the Rasa SDK action server with this project's actions until the block ends."""
-    env = server_environment(address)
-    log_path = log_dir / "action-server.log" if log_dir else None
-    with log_path.open("wb") if log_path else _no_log() as log:
-        process = _spawn(
-            [_bin("python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(address.action_port)],
-            env,
-            log,
-        )
-        try:
-            _wait_until_up(process, f"{address.action_url}/health", "the action server", log_path)
-            yield
-        finally:
-            _stop(process)
+    command = [_bin("python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(address.action_port)]
+    with serve(
+        "the action server",
+        command,
+        f"{address.action_url}/health",
+        server_environment(address),
+        _log_file(log_dir, "action-server.log"),
+    ) as process:
+        yield process
 
 
 @contextmanager
 def rasa_server(
-    address: BotAddress, model: Path = DEFAULT_MODEL, log_dir: Path | None = None
-) -> Iterator[None]:
-    """Run the Rasa server (REST and socket.io channels) until the block ends."""
+    address: BotAddress,
+    model: Path = DEFAULT_MODEL,
+    log_dir: Path | None = None,
+    api_token: str | None = None,
+) -> Iterator[ServerProcess]:
+    """Run the Rasa server (REST and socket.io channels) until the block ends.
+
+    Rasa's HTTP API (``/model/parse`` and the rest) stays off unless ``api_token`` is
+    given; then it is on and every request must carry that token.
+    """
     if not model.exists():
         raise ServerError(f"no trained model at {model}: run `make train` first")
-    env = server_environment(address)
-    log_path = log_dir / "rasa-server.log" if log_dir else None
-    with log_path.open("wb") if log_path else _no_log() as log:
-        process = _spawn(
-            [
-                _bin("rasa"),
-                "run",
-                "--model",
-                str(model),
-                "--port",
-                str(address.rasa_port),
-                "--credentials",
-                "credentials.yml",
-                "--endpoints",
-                "endpoints.yml",
-            ],
-            env,
-            log,
-        )
-        try:
-            _wait_until_up(process, f"{address.rasa_url}/", "the Rasa server", log_path)
-            yield
-        finally:
-            _stop(process)
+    command = [
+        _bin("rasa"),
+        "run",
+        "--model",
+        str(model),
+        "--port",
+        str(address.rasa_port),
+        "--credentials",
+        "credentials.yml",
+        "--endpoints",
+        "endpoints.yml",
+    ]
+    if api_token:
+        command += ["--enable-api", "--auth-token", api_token]
+    with serve(
+        "the Rasa server",
+        command,
+        f"{address.rasa_url}/",
+        server_environment(address),
+        _log_file(log_dir, "rasa-server.log"),
+    ) as process:
+        yield process
 
 
 @contextmanager

@@ -66,3 +66,12 @@ class Settings:
 def load_settings() -> Settings:
     """The settings of this process, read from the environment once."""
     return Settings()
+
+
+def display_path(path: Path | str) -> str:
+    """``path`` relative to the project when it lies inside it, for reports."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(PROJECT_DIR))
+    except ValueError:
+        return str(path)
