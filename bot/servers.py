@@ -193,7 +193,9 @@ def rasa_server(
     if not model.exists():
         raise ServerError(f"no trained model at {model}: run `make train` first")
     command = [
-        _bin("rasa"),
+        _bin("python"),
+        "-m",
+        "bot.rasa_server",  # `rasa run` with this project's fixes (bot/rasa_server.py)
         "run",
         "--model",
         str(model),
