@@ -30,6 +30,7 @@ from bot.baselines import (
 )
 from bot.bench import BenchError, commit, machine
 from bot.clinic import ClinicError, load_clinic
+from bot.embedding import EmbeddingError
 from bot.evaluation import (
     EMERGENCY,
     Question,
@@ -436,6 +437,6 @@ def main(argv: list[str] | None = None) -> int:
     except (KnowledgeBaseError, SafetyRulesError, ClinicError) as error:
         print(error, file=sys.stderr)
         return 1
-    except (ServerError, RetrievalError, BenchError, ReadmeError) as error:
+    except (ServerError, RetrievalError, EmbeddingError, BenchError, ReadmeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

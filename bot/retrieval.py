@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bot.embedding import OnnxSentenceEncoder
 from bot.knowledge import KnowledgeBase
 from bot.settings import Settings
 
@@ -39,31 +40,13 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-class SentenceEncoder:
-    """A sentence-transformers model loaded from a local path, on the CPU, never from a hub."""
-
-    def __init__(self, model_path: Path, name: str) -> None:
-        from sentence_transformers import SentenceTransformer  # heavy: imported only when used
-
-        if not model_path.is_dir():
-            raise RetrievalError(f"embedding model not found at {model_path}")
-        self.name = name
-        self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+class SentenceEncoder(OnnxSentenceEncoder):
+    """A sentence-transformers model from local files, run by onnxruntime (``bot.embedding``)."""
 
     @classmethod
     def from_setting(cls, setting: str) -> SentenceEncoder:
         """The model a setting names: a packaged model's name or a model directory."""
         return cls(resolve_model_path(setting), setting)
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=64,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
 
 
 @dataclass(frozen=True)
