@@ -230,21 +230,33 @@ class Profile:
 
     @property
     def busy_share(self) -> float:
-        """How much of one core the process used while it was sampled."""
+        """How many cores' worth of time the server's processes used while sampled."""
         return self.samples / (self.seconds * self.rate) if self.seconds else math.nan
 
 
-def profile_shares(raw: str, parts: Mapping[str, str] = PROFILE_PARTS) -> tuple[int, dict[str, float]]:
-    """Busy samples in py-spy's raw format ("frame;frame;... count"), and each part's share."""
+# A server's parent process waiting for its worker processes: not work, left out.
+WAITING_FOR_WORKERS = r"^join \(multiprocessing/process\.py"
+
+
+def profile_shares(
+    raw: str, parts: Mapping[str, str] = PROFILE_PARTS, ignore: str = WAITING_FOR_WORKERS
+) -> tuple[int, dict[str, float]]:
+    """Busy samples in py-spy's raw format ("frame;frame;... count"), and each part's share.
+
+    Stacks with a frame matching ``ignore`` are not counted at all.
+    """
     patterns = {name: re.compile(pattern) for name, pattern in parts.items()}
+    skip = re.compile(ignore)
     counts: Counter[str] = Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        total += int(count)
         frames = stack.split(";")
+        if any(skip.search(frame) for frame in frames):
+            continue
+        total += int(count)
         for name, pattern in patterns.items():
             if any(pattern.search(frame) for frame in frames):
                 counts[name] += int(count)
@@ -253,7 +265,8 @@ def profile_shares(raw: str, parts: Mapping[str, str] = PROFILE_PARTS) -> tuple[
 
 @contextmanager
 def sampled(py_spy: str, pid: int, seconds: float, rate: int, output: Path) -> Iterator[list[Profile]]:
-    """Sample process ``pid`` with py-spy while the block runs; the profile is appended at the end."""
+    """Sample process ``pid`` and its children (a server's workers) with py-spy while the block
+    runs; the profile is appended at the end."""
     process = subprocess.Popen(  # noqa: S603 (fixed argument list)
         [
             py_spy,
@@ -269,6 +282,7 @@ def sampled(py_spy: str, pid: int, seconds: float, rate: int, output: Path) -> I
             "--output",
             str(output),
             "--nonblocking",
+            "--subprocesses",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

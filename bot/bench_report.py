@@ -88,8 +88,8 @@ def bench_markdown(report: dict[str, Any]) -> str:
                 + " |"
                 for part in parts
             ],
-            "| busy share of one core | "
-            + " | ".join(f"{report['profile'][n]['busy_share_of_one_core']:.0%}" for n in names)
+            "| busy, in cores (all its processes) | "
+            + " | ".join(f"{report['profile'][n]['busy_cores']:.2f}" for n in names)
             + " |",
         ]
     return "\n".join(lines)

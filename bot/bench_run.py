@@ -170,6 +170,9 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     log_dir.mkdir(parents=True, exist_ok=True)
     address = BotAddress(rasa_port=free_port(), action_port=free_port())
     token = secrets.token_urlsafe(24)
+    data = options.work_dir / "data"  # this run's conversations, not the operator's
+    shutil.rmtree(data, ignore_errors=True)
+    os.environ["BOT_DATA_DIR"] = str(data)
     with ExitStack() as stack:
         print("Starting this bot and the stock bot...", flush=True)
         actions = stack.enter_context(action_server(address, log_dir))
@@ -219,7 +222,8 @@ async def _load(
 def _profiles(
     options: BenchOptions, targets: dict[str, Target], servers: dict[str, ServerProcess]
 ) -> dict[str, Any]:
-    """One extra round per server at 10 conversations, sampled by py-spy (not in the figures)."""
+    """One extra round per server at 10 conversations, sampled by py-spy with its worker
+    processes (not in the figures)."""
     py_spy = Path(sys.executable).parent / "py-spy"
     if not py_spy.exists():
         raise BenchError(f"no py-spy at {py_spy}: `make venv` installs it (or pass --no-profile)")
@@ -232,7 +236,7 @@ def _profiles(
         profile = taken[0]
         profiles[name] = {
             "samples": profile.samples,
-            "busy_share_of_one_core": round(profile.busy_share, 3),
+            "busy_cores": round(profile.busy_share, 3),
             "shares": {part: round(share, 3) for part, share in profile.shares.items()},
         }
     return profiles

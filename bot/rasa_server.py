@@ -10,19 +10,34 @@
   validated in full every time, and a bad one raises the same ``ValidationError``. Under
   load this was 11% of the Rasa server's busy time with jsonschema 3.2 (`make bench`,
   profile), and about 40% with 4.17.
+- **Every worker process listens on its own socket (SO_REUSEPORT).** With ``SANIC_WORKERS``
+  above 1, Sanic 21.12 binds one socket and lets every worker accept from it; asyncio accepts
+  every waiting connection at once, so under a burst one worker took all of them and the
+  others idled (measured: all of a 10-conversation run's CPU time in one of two workers).
+  With a socket per worker the kernel spreads new connections across the workers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import multiprocessing
+import os
+import signal
 import sys
 from typing import Any
 
 import jsonschema
+import sanic.app
+import sanic.server.runners
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
+from sanic.log import logger
+from sanic.server import serve as sanic_serve
+from sanic.server.events import trigger_events
 
 _ORIGINAL_VALIDATE = jsonschema.validate
+_ORIGINAL_SERVE_MULTIPLE = sanic.server.runners.serve_multiple
 _validators: dict[str, Any] = {}
 
 
@@ -42,9 +57,44 @@ def cached_validate(instance: Any, schema: dict[str, Any], *args: Any, **kwargs:
         raise error
 
 
+def serve_multiple_reuse_port(server_settings: dict[str, Any], workers: int) -> None:
+    """Sanic 21.12's ``serve_multiple``, but each worker binds its own SO_REUSEPORT socket."""
+    if server_settings.get("sock") is not None or server_settings.get("unix"):
+        _ORIGINAL_SERVE_MULTIPLE(server_settings, workers)
+        return
+    settings = {**server_settings, "reuse_port": True, "run_multiple": True}
+    main_start = settings.pop("main_start", None)
+    main_stop = settings.pop("main_stop", None)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    trigger_events(main_start, loop)
+    processes: list[multiprocessing.process.BaseProcess] = []
+
+    def stop(signum: int, _: Any) -> None:
+        logger.info("Received signal %s. Shutting down.", signal.Signals(signum).name)
+        for worker in processes:
+            if worker.pid:
+                os.kill(worker.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    context = multiprocessing.get_context("fork")
+    for _ in range(workers):
+        process = context.Process(target=sanic_serve, kwargs=settings, daemon=True)
+        process.start()
+        processes.append(process)
+    for worker in processes:
+        worker.join()
+    for worker in processes:
+        worker.terminate()
+    trigger_events(main_stop, loop)
+    loop.close()
+
+
 def apply() -> None:
     """Install the fixes in this process (idempotent)."""
     jsonschema.validate = cached_validate
+    sanic.app.serve_multiple = serve_multiple_reuse_port
 
 
 def main() -> None:

@@ -104,15 +104,33 @@ class ServerProcess:
     startup_seconds: float
 
     def peak_rss_mb(self) -> float | None:
-        """The process's peak resident memory so far (Linux ``VmHWM``), or None if unknown."""
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text(encoding="ascii")
-        except OSError:
+        """Peak resident memory so far (Linux ``VmHWM``) of the process and its children
+        (a server's worker processes), summed; None if the process is gone."""
+        peaks = [_peak_rss_kb(pid) for pid in [self.pid, *_descendants(self.pid)]]
+        if peaks[0] is None:
             return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+        return sum(peak or 0 for peak in peaks) / 1024
+
+
+def _peak_rss_kb(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
         return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+def _descendants(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children += [int(child) for child in task.read_text(encoding="ascii").split()]
+        except OSError:
+            continue
+    return [*children, *(grandchild for child in children for grandchild in _descendants(child))]
 
 
 @contextmanager
@@ -157,6 +175,8 @@ def server_environment(address: BotAddress) -> dict[str, str]:
     )
     for name in ONE_THREAD:
         env.setdefault(name, "1")
+    # One Rasa worker process per core; they share conversations through bot/stores.py.
+    env.setdefault("SANIC_WORKERS", str(max(1, os.cpu_count() or 1)))
     return env
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.knowledge import KnowledgeBase, default_knowledge_base, load_knowledge_base
 from bot.safety import SafetyRules, load_safety_rules
 from bot.settings import PROJECT_DIR
+
+# Servers started by tests keep their conversations in a database of their own, never in
+# the developer's var/.
+os.environ.setdefault("BOT_DATA_DIR", tempfile.mkdtemp(prefix="meso-test-data-"))
 
 
 @pytest.fixture

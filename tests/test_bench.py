@@ -186,6 +186,7 @@ def test_profile_parts_count_every_sample_whose_stack_passes_through_them() -> N
             "main (a.py:1);validate (jsonschema/validators.py:9) 6",
             "main (a.py:1);process (components/sentence_featurizer.py:3);encode (x.py:2) 3",
             "main (a.py:1);all_subclasses (rasa/shared/utils/common.py:5) 1",
+            "main (a.py:1);join (multiprocessing/process.py:149);wait (popen_fork.py:43) 90",
             "garbage line",
         ]
     )

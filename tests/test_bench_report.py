@@ -38,12 +38,12 @@ def _report(rest: list[dict[str, Any]]) -> dict[str, Any]:
         "profile": {
             BOT: {
                 "samples": 900,
-                "busy_share_of_one_core": 0.9,
+                "busy_cores": 0.9,
                 "shares": {"schema": 0.08, "embedding": 0.5},
             },
             STOCK: {
                 "samples": 950,
-                "busy_share_of_one_core": 0.95,
+                "busy_cores": 1.95,
                 "shares": {"schema": 0.4, "embedding": 0.0},
             },
         },
@@ -83,7 +83,7 @@ def test_the_markdown_shows_every_figure_and_the_verdict() -> None:
     assert "single-user p95 90.0 ms (target 50 ms: **not met**)" in text
     assert "| this bot: the Rasa server | 20.5 | 1500 |" in text
     assert "| this bot | 500 | 40 |" in text
-    assert "| schema | 8% | 40% |" in text and "| busy share of one core | 90% | 95% |" in text
+    assert "| schema | 8% | 40% |" in text and "| busy, in cores (all its processes) | 0.90 | 1.95 |" in text
     assert "2 cores (Test CPU), 24.0 GB, commit abc1234" in text
 
 

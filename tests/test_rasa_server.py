@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+import requests
 from rasa.core.actions.action import RemoteAction
 
 import bot.rasa_server as rasa_server
+from bot.servers import free_port, serve
+from bot.settings import PROJECT_DIR
 
 SPEC = RemoteAction.action_response_format_spec()
 GOOD = {"events": [{"event": "slot", "name": "topic", "value": "cost"}], "responses": [{"text": "hi"}]}
@@ -58,3 +65,36 @@ def test_apply_installs_the_cached_validate_where_rasa_looks_it_up(monkeypatch: 
     from jsonschema import validate  # as rasa/core/actions/action.py does, at call time
 
     assert validate is rasa_server.cached_validate
+
+
+SANIC_APP = """
+import os, sys
+from sanic import Sanic, response
+import bot.rasa_server
+bot.rasa_server.apply()
+app = Sanic("reuse_port_test")
+
+@app.get("/")
+async def pid(request):
+    return response.text(str(os.getpid()))
+
+app.run(host="127.0.0.1", port=int(sys.argv[1]), workers=2, access_log=False)
+"""
+
+
+def _listening_sockets(port: int) -> int:
+    """LISTEN entries for ``port`` in /proc/net/tcp (one per socket, however many processes share it)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A")
+
+
+def test_each_worker_listens_on_its_own_socket_and_answers(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-c", SANIC_APP, str(port)]
+    with serve("two Sanic workers", command, f"http://127.0.0.1:{port}/", dict(os.environ), cwd=PROJECT_DIR):
+        deadline = time.monotonic() + 30
+        while _listening_sockets(port) < 2 and time.monotonic() < deadline:  # the second may still start
+            time.sleep(0.2)
+        assert _listening_sockets(port) == 2
+        answered_by = {requests.get(f"http://127.0.0.1:{port}/", timeout=5).text for _ in range(40)}
+        assert len(answered_by) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,19 +11,26 @@ from typing import Any
 
 import pytest
 import requests
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
 
 from bot.clinic import default_clinic
 from bot.knowledge import KnowledgeBase
 from bot.servers import DEFAULT_MODEL, BotAddress, free_port, running_bot
+from bot.stores import ConversationStore
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotAddress]:
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="module")
+def bot(log_dir: Path) -> Iterator[BotAddress]:
     if not DEFAULT_MODEL.exists():
         pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make test does)")
-    log_dir: Path = tmp_path_factory.mktemp("logs")
     with running_bot(BotAddress(rasa_port=free_port(), action_port=free_port()), log_dir=log_dir) as address:
         yield address
 
@@ -151,3 +160,30 @@ def test_asking_for_a_person_gets_the_clinics_details(bot: BotAddress) -> None:
     assert _metadata(messages)["topic"] == "handoff"
     [text] = [m["text"] for m in messages if "text" in m]
     assert default_clinic().details["clinic_phone"] in text
+
+
+def test_concurrent_conversations_stay_whole_across_the_worker_processes(
+    bot: BotAddress, log_dir: Path
+) -> None:
+    log = (log_dir / "rasa-server.log").read_text()
+    assert log.count("Rasa server is up and running") >= 2, "one Rasa worker process per core (2 here)"
+    questions = ["hello", "how much does it cost?", "does it hurt?", "can I wash my hair after?", "thanks"]
+    senders = [f"patient-{uuid.uuid4()}" for _ in range(8)]
+
+    def conversation(sender: str) -> list[int]:
+        return [len(ask(bot, text, sender)) for text in questions]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(conversation, senders))
+    assert all(all(count >= 1 for count in counts) for counts in replies)
+
+    store = ConversationStore(Domain.empty())  # the database the servers share (BOT_DATA_DIR)
+    for sender in senders:
+        tracker = asyncio.run(store.retrieve(sender))
+        assert tracker is not None
+        said = [type(e).__name__ for e in tracker.events if isinstance(e, (UserUttered, BotUttered))]
+        asked = [e.text for e in tracker.events if isinstance(e, UserUttered)]
+        assert asked == questions
+        # every message answered before the next was taken: user, then at least one bot message
+        assert said[0] == "UserUttered" and "UserUttered UserUttered" not in " ".join(said)
+        assert said[-1] == "BotUttered"

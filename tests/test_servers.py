@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bot.servers import ONE_THREAD, BotAddress, ServerError, free_port, port_in_use, serve, server_environment
+from bot.servers import (
+    ONE_THREAD,
+    BotAddress,
+    ServerError,
+    ServerProcess,
+    _descendants,
+    _peak_rss_kb,
+    free_port,
+    port_in_use,
+    serve,
+    server_environment,
+)
 
 
 def test_servers_get_their_ports_and_one_math_thread_each(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,3 +58,21 @@ def test_a_server_that_exits_while_starting_is_an_error(tmp_path: Path) -> None:
         serve("broken", command, url, dict(os.environ)),
     ):
         pass
+
+
+def test_the_rasa_server_gets_one_worker_per_core_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SANIC_WORKERS", raising=False)
+    assert server_environment(BotAddress(6005, 6055))["SANIC_WORKERS"] == str(os.cpu_count())
+    monkeypatch.setenv("SANIC_WORKERS", "1")
+    assert server_environment(BotAddress(6005, 6055))["SANIC_WORKERS"] == "1"
+
+
+def test_a_servers_memory_counts_its_worker_processes() -> None:
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as child:
+        try:
+            assert child.pid in _descendants(os.getpid())
+            alone = _peak_rss_kb(os.getpid())
+            with_child = ServerProcess("this test", os.getpid(), 0.0).peak_rss_mb()
+            assert alone is not None and with_child is not None and with_child * 1024 > alone
+        finally:
+            child.kill()

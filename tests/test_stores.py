@@ -1,0 +1,93 @@
+"""Conversations and locks that every worker process shares (bot/stores.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+from rasa.core.lock_store import LockStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.stores import ConversationStore, SQLiteLockStore, conversations_url
+
+
+def _issue(path: str, count: int, queue: multiprocessing.Queue) -> None:
+    store = SQLiteLockStore(path=Path(path))
+    queue.put([store.issue_ticket("patient-1") for _ in range(count)])
+
+
+def test_processes_sharing_the_lock_file_never_get_the_same_ticket(tmp_path: Path) -> None:
+    path = tmp_path / "locks.db"
+    SQLiteLockStore(path=path)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    workers = [context.Process(target=_issue, args=(str(path), 40, queue)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    tickets = [ticket for _ in workers for ticket in queue.get(timeout=60)]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sorted(tickets) == list(range(160))
+
+
+def test_a_second_message_of_a_conversation_waits_for_the_first(tmp_path: Path) -> None:
+    first_worker, second_worker = (
+        SQLiteLockStore(path=tmp_path / "l.db"),
+        SQLiteLockStore(path=tmp_path / "l.db"),
+    )
+    order: list[str] = []
+
+    async def handle(store: LockStore, name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with store.lock("patient-1", wait_time_in_seconds=0.05):
+            order.append(f"{name} starts")
+            await asyncio.sleep(0.2)
+            order.append(f"{name} ends")
+
+    async def both() -> None:
+        await asyncio.gather(handle(first_worker, "first", 0), handle(second_worker, "second", 0.05))
+
+    asyncio.run(both())
+    assert order == ["first starts", "first ends", "second starts", "second ends"]
+    assert first_worker.get_lock("patient-1") is None  # nobody waits: the lock is gone
+
+
+def test_conversations_persist_in_the_embedded_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
+    assert conversations_url().database == str(tmp_path / "data" / "conversations.db")
+    domain = Domain.empty()
+    events = [
+        ActionExecuted("action_listen"),
+        UserUttered("how much does it cost?", {"name": "faq_cost", "confidence": 0.9}),
+        BotUttered("It varies by clinic."),
+        ActionExecuted("action_listen"),
+    ]
+    asyncio.run(ConversationStore(domain).save(DialogueStateTracker.from_events("patient-1", events)))
+
+    tracker = asyncio.run(ConversationStore(domain).retrieve("patient-1"))  # as another process would
+    assert tracker is not None
+    assert [e.text for e in tracker.events if isinstance(e, (UserUttered, BotUttered))] == [
+        "how much does it cost?",
+        "It varies by clinic.",
+    ]
+    mode = sqlite3.connect(tmp_path / "data" / "conversations.db").execute("PRAGMA journal_mode").fetchone()
+    assert mode == ("wal",)
+
+
+def test_another_database_is_chosen_by_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVERSATIONS_DB_URL", "postgresql://rasa:secret@db.internal:5433/conversations")
+    url = conversations_url()
+    assert (url.drivername, url.host, url.port, url.database) == (
+        "postgresql",
+        "db.internal",
+        5433,
+        "conversations",
+    )
