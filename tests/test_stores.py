@@ -8,12 +8,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from rasa.core.lock_store import LockStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.stores import ConversationStore, SQLiteLockStore, conversations_url
+from bot.stores import ConversationStore, ConversationTable, SQLiteLockStore, conversations_url
 
 
 def _issue(path: str, count: int, queue: multiprocessing.Queue) -> None:
@@ -91,3 +92,19 @@ def test_another_database_is_chosen_by_url(monkeypatch: pytest.MonkeyPatch) -> N
         5433,
         "conversations",
     )
+
+
+def test_each_conversation_is_one_row_updated_in_place(tmp_path: Path) -> None:
+    table = ConversationTable(sa.engine.make_url(f"sqlite:///{tmp_path / 'c.db'}"))
+    assert "patient-1" not in table and len(table) == 0
+    table["patient-1"] = '{"events": []}'
+    table["patient-1"] = '{"events": [1]}'
+    table["patient-2"] = '{"events": [2]}'
+    assert table["patient-1"] == '{"events": [1]}' and "patient-1" in table
+    assert sorted(table) == ["patient-1", "patient-2"] and len(table) == 2
+    del table["patient-1"]
+    assert list(table) == ["patient-2"]
+    with pytest.raises(KeyError):
+        table["patient-1"]
+    with pytest.raises(KeyError):
+        del table["patient-1"]
