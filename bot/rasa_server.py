@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -69,8 +71,11 @@ def serve_multiple_reuse_port(server_settings: dict[str, Any], workers: int) -> 
     asyncio.set_event_loop(loop)
     trigger_events(main_start, loop)
     processes: list[multiprocessing.process.BaseProcess] = []
+    stopping = False
 
     def stop(signum: int, _: Any) -> None:
+        nonlocal stopping
+        stopping = True
         logger.info("Received signal %s. Shutting down.", signal.Signals(signum).name)
         for worker in processes:
             if worker.pid:
@@ -83,12 +88,35 @@ def serve_multiple_reuse_port(server_settings: dict[str, Any], workers: int) -> 
         process = context.Process(target=sanic_serve, kwargs=settings, daemon=True)
         process.start()
         processes.append(process)
-    for worker in processes:
-        worker.join()
-    for worker in processes:
-        worker.terminate()
+    failed = _wait_for(processes, lambda: stopping)
     trigger_events(main_stop, loop)
     loop.close()
+    if failed:
+        sys.exit(1)
+
+
+def _wait_for(processes: list[multiprocessing.process.BaseProcess], stopping: Callable[[], bool]) -> bool:
+    """Wait until every worker has exited. A worker that fails (say, while loading the model)
+    stops the others, so the server does not go on with fewer workers without anyone knowing;
+    returns whether that happened."""
+    remaining = list(processes)
+    failed = False
+    while remaining:
+        multiprocessing.connection.wait([worker.sentinel for worker in remaining])
+        for worker in [w for w in remaining if w.exitcode is not None]:
+            remaining.remove(worker)
+            if worker.exitcode != 0 and not stopping() and not failed:
+                logger.error(
+                    "Worker process %s exited with code %s: stopping the server.", worker.pid, worker.exitcode
+                )
+                failed = True
+                for other in remaining:
+                    other.terminate()
+                for other in remaining:
+                    other.join(timeout=10)
+                    if other.exitcode is None:
+                        other.kill()
+    return failed
 
 
 def apply() -> None:

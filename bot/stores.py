@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ class ConversationTable(MutableMapping[str, str]):
             sa.Column("tracker", sa.Text, nullable=False),
             sa.Column("updated_at", sa.Float, nullable=False, index=True),
         )
-        metadata.create_all(self.engine)
+        _while_starting_together(lambda: metadata.create_all(self.engine))
 
     def __getitem__(self, sender_id: str) -> str:
         with self.engine.connect() as connection:
@@ -130,6 +130,26 @@ class ConversationStore(InMemoryTrackerStore):
         self.store = ConversationTable(conversations_url())
 
 
+def _while_starting_together(set_up: Callable[[], object]) -> None:
+    """Run ``set_up`` (create a table, switch on WAL), retrying while other processes do the same.
+
+    Worker processes start together: one may create the table between another's check and
+    its CREATE, and switching a new file to WAL needs the file to itself, which SQLite
+    refuses at once ("database is locked") rather than waiting. Any other error, or the
+    same one for longer than the busy timeout, is raised.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            set_up()
+            return
+        except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
+            passing = "already exists" in str(error) or "database is locked" in str(error)
+            if not passing or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(connection: sqlite3.Connection, _: Any) -> None:
     connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
     connection.execute("PRAGMA journal_mode = WAL")
@@ -148,11 +168,14 @@ class SQLiteLockStore(LockStore):
         self.path = Path(path or configured or data_dir() / "locks.db")
         self._pid = -1
         self._connection: sqlite3.Connection | None = None
+        _while_starting_together(self._create_table)
+        super().__init__()
+
+    def _create_table(self) -> None:
         with self._transaction() as connection:
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS locks (conversation_id TEXT PRIMARY KEY, lock TEXT)"
             )
-        super().__init__()
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():  # never share one across a fork

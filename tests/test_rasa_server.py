@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -98,3 +99,34 @@ def test_each_worker_listens_on_its_own_socket_and_answers(tmp_path: Path) -> No
         assert _listening_sockets(port) == 2
         answered_by = {requests.get(f"http://127.0.0.1:{port}/", timeout=5).text for _ in range(40)}
         assert len(answered_by) == 2
+
+
+FAILING_WORKER_APP = """
+import os, sys
+from sanic import Sanic, response
+import bot.rasa_server
+bot.rasa_server.apply()
+app = Sanic("failing_worker_test")
+marker = sys.argv[2]
+
+@app.listener("before_server_start")
+async def load(app, loop):
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))  # the first worker to get here
+    except FileExistsError:
+        raise RuntimeError("this worker cannot load its model")
+
+@app.get("/")
+async def ok(request):
+    return response.text("ok")
+
+app.run(host="127.0.0.1", port=int(sys.argv[1]), workers=2, access_log=False)
+"""
+
+
+def test_a_worker_that_fails_to_start_stops_the_whole_server(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", FAILING_WORKER_APP, str(free_port()), str(tmp_path / "first")]
+    result = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)  # noqa: S603
+    assert result.returncode == 1
+    assert "this worker cannot load its model" in result.stderr
+    assert "stopping the server" in result.stdout + result.stderr

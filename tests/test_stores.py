@@ -6,6 +6,7 @@ import asyncio
 import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -108,3 +109,21 @@ def test_each_conversation_is_one_row_updated_in_place(tmp_path: Path) -> None:
         table["patient-1"]
     with pytest.raises(KeyError):
         del table["patient-1"]
+
+
+def _create_table(path: str, start: Any) -> None:
+    start.wait()
+    ConversationTable(sa.engine.make_url(f"sqlite:///{path}"))
+
+
+def test_worker_processes_starting_together_both_get_the_table(tmp_path: Path) -> None:
+    for attempt in range(5):  # the race is narrow: try it several times on a new file
+        path = tmp_path / f"c{attempt}.db"
+        context = multiprocessing.get_context("fork")
+        start = context.Barrier(4)
+        workers = [context.Process(target=_create_table, args=(str(path), start)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
