@@ -116,7 +116,9 @@ def test_did_you_mean_buttons_work_over_rest(bot: BotAddress, knowledge: Knowled
 
 
 def test_no_match_is_honest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
-    messages = ask(bot, "the thing")
+    # Which vague text the classifier leaves unsure depends on the trained model: re-check
+    # it (and the story "nothing close enough") after changing the NLU data.
+    messages = ask(bot, "what about it then")
     assert _metadata(messages) == {"topic": None, "route": "fallback", "sources": []}
     texts = [m["text"] for m in messages if "text" in m]
     assert texts == [knowledge.replies.no_match]
