@@ -30,6 +30,7 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker, get_trackers_for_conversation_sessions
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.settings import PROJECT_DIR
@@ -81,6 +82,13 @@ class ConversationTable(MutableMapping[str, str]):
             raise KeyError(sender_id)
         return str(row[0])
 
+    def get(self, sender_id: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        """One query (``Mapping.get`` would ask ``__getitem__``, which is one too)."""
+        try:
+            return self[sender_id]
+        except KeyError:
+            return default
+
     def __contains__(self, sender_id: object) -> bool:
         with self.engine.connect() as connection:
             found = connection.execute(
@@ -128,6 +136,15 @@ class ConversationStore(InMemoryTrackerStore):
     ) -> None:
         super().__init__(domain or Domain.empty(), event_broker)
         self.store = ConversationTable(conversations_url())
+
+    async def _retrieve(self, sender_id: str, fetch_all_sessions: bool) -> DialogueStateTracker | None:
+        """Rasa's own, reading the row once (it asks ``in`` and then reads: two queries)."""
+        serialised = self.store.get(sender_id)
+        tracker = self.deserialise_tracker(sender_id, serialised) if serialised is not None else None
+        if tracker is None or fetch_all_sessions:
+            return tracker
+        sessions = get_trackers_for_conversation_sessions(tracker)
+        return sessions[-1] if len(sessions) > 1 else tracker
 
 
 def _while_starting_together(set_up: Callable[[], object]) -> None:

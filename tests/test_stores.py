@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from rasa.core.lock_store import LockStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.stores import ConversationStore, ConversationTable, SQLiteLockStore, conversations_url
@@ -82,6 +82,31 @@ def test_conversations_persist_in_the_embedded_database(
     ]
     mode = sqlite3.connect(tmp_path / "data" / "conversations.db").execute("PRAGMA journal_mode").fetchone()
     assert mode == ("wal",)
+
+
+def test_a_conversation_is_read_with_one_query_and_only_its_last_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
+    store = ConversationStore(Domain.empty())
+    session = [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
+    events = [*session, UserUttered("first visit"), *session, UserUttered("second visit")]
+    asyncio.run(store.save(DialogueStateTracker.from_events("patient-1", events)))
+    statements: list[str] = []
+    sa.event.listen(
+        store.store.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+
+    def texts(tracker: DialogueStateTracker | None) -> list[str | None]:
+        assert tracker is not None
+        return [e.text for e in tracker.events if isinstance(e, UserUttered)]
+
+    assert texts(asyncio.run(store.retrieve("patient-1"))) == ["second visit"]
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")
+    assert texts(asyncio.run(store.retrieve_full_tracker("patient-1"))) == ["first visit", "second visit"]
+    assert asyncio.run(store.retrieve("nobody")) is None
+    assert len(statements) == 3
 
 
 def test_another_database_is_chosen_by_url(monkeypatch: pytest.MonkeyPatch) -> None:
