@@ -200,9 +200,9 @@ def evaluate(args: argparse.Namespace) -> int:
     )
     _write(args.markdown, "\n\n".join(report) + "\n")
     if args.readme:
-        where = machine()
+        where, today = machine(), dt.datetime.now(dt.timezone.utc).date().isoformat()
         provenance = (
-            f"Measured {dt.date.today().isoformat()} on {where['cores']} cores ({where['cpu']}), "
+            f"Measured {today} (UTC) on {where['cores']} cores ({where['cpu']}), "
             f"commit {commit()}, with `make eval` (`python -m bot eval`); the misanswered questions "
             "are in `results/eval.md`."
         )

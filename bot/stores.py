@@ -227,15 +227,18 @@ class SQLiteLockStore(LockStore):
             (lock.conversation_id, lock.dumps()),
         )
 
+    @staticmethod
+    def _delete(connection: sqlite3.Connection, conversation_id: str) -> bool:
+        deleted = connection.execute("DELETE FROM locks WHERE conversation_id = ?", (conversation_id,))
+        return deleted.rowcount > 0
+
     def get_lock(self, conversation_id: str) -> TicketLock | None:
         return self._read(self._connect(), conversation_id)
 
     def delete_lock(self, conversation_id: str) -> None:
         with self._transaction() as connection:
-            deleted = connection.execute(
-                "DELETE FROM locks WHERE conversation_id = ?", (conversation_id,)
-            ).rowcount
-        self._log_deletion(conversation_id, deleted > 0)
+            deleted = self._delete(connection, conversation_id)
+        self._log_deletion(conversation_id, deleted)
 
     def save_lock(self, lock: TicketLock) -> None:
         with self._transaction() as connection:
@@ -275,4 +278,4 @@ class SQLiteLockStore(LockStore):
             if lock.is_someone_waiting():
                 self._write(connection, lock)
             else:
-                connection.execute("DELETE FROM locks WHERE conversation_id = ?", (conversation_id,))
+                self._delete(connection, conversation_id)
