@@ -4,9 +4,12 @@ The servers embed every patient message. Run by torch on one thread, all-MiniLM-
 about 11-14 ms per message; the same network exported to ONNX and run by onnxruntime takes
 about 5-6 ms and gives the same vectors (largest difference 3.4e-7, cosine 0.9999998 on 37
 patient questions), and a process that embeds never imports torch (about 200 MB instead of
-900 MB). The export is made from the model's local files (never a hub), the first time a
-process needs it, into ``models/embedding/``; a fingerprint of the model's files beside it
-makes a changed model export again.
+900 MB). The servers run that export with its weights quantized to 8 bits: about 1.3 ms per
+message, cosine >= 0.98 with the float vectors, and retrieval alone as accurate on the dev
+and held-out questions (0.590 and 0.547 against 0.595 and 0.529). The exports are made from
+the model's local files (never a hub), the first time a process needs them, into
+``models/embedding/``; a fingerprint of the model's files beside each makes a changed model
+export again.
 
 Pooling is the model's own: mean over the tokens, then L2 normalisation (the
 sentence-transformers configuration is read and anything else is refused).
@@ -28,7 +31,7 @@ import numpy as np
 from bot.settings import PROJECT_DIR
 
 EXPORT_DIR = PROJECT_DIR / "models" / "embedding"
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2
 BATCH_SIZE = 64
 
 
@@ -119,20 +122,46 @@ def export_onnx(model_dir: Path, target: Path) -> None:
         os.replace(partial, target)
 
 
-def ensure_export(model_dir: Path, name: str) -> Path:
-    """The ONNX export of the model, made now if it is missing or the model changed."""
+def _is_current(stamp: Path, expected: dict[str, Any]) -> bool:
+    try:
+        return bool(json.loads(stamp.read_text(encoding="utf-8")) == expected)
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def quantize(source: Path, target: Path) -> None:
+    """Weights to 8-bit integers, one scale per output channel (dynamic quantization), atomically.
+
+    Activations are quantized on the fly, so one message costs about a quarter of the float
+    network's time; the vectors move a little (cosine >= 0.98 with the float ones here).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+        partial = Path(work) / target.name
+        quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(partial, target)
+
+
+def ensure_export(model_dir: Path, name: str, quantized: bool = True) -> Path:
+    """The ONNX export of the model (8-bit unless ``quantized`` is false), made now if it is
+    missing or the model changed."""
     target = export_path(name)
-    stamp = target.with_suffix(".json")
     expected = {"format": EXPORT_FORMAT, "model": name, "fingerprint": fingerprint(model_dir)}
-    if target.exists() and stamp.exists():
-        try:
-            if json.loads(stamp.read_text(encoding="utf-8")) == expected:
-                return target
-        except json.JSONDecodeError:
-            pass
-    export_onnx(model_dir, target)
-    stamp.write_text(json.dumps(expected, indent=1), encoding="utf-8")
-    return target
+    stamp = target.with_suffix(".json")
+    exported = not (target.exists() and _is_current(stamp, expected))
+    if exported:
+        export_onnx(model_dir, target)
+        stamp.write_text(json.dumps(expected, indent=1), encoding="utf-8")
+    if not quantized:
+        return target
+    small = target.with_suffix(".int8.onnx")
+    small_stamp = small.with_suffix(".json")
+    expected_small = {**expected, "quantized": "int8, per channel, dynamic"}
+    if exported or not (small.exists() and _is_current(small_stamp, expected_small)):
+        quantize(target, small)
+        small_stamp.write_text(json.dumps(expected_small, indent=1), encoding="utf-8")
+    return small
 
 
 def _threads() -> int:
@@ -146,14 +175,14 @@ def _threads() -> int:
 class OnnxSentenceEncoder:
     """Tokenizer (``tokenizers``) plus the exported network (onnxruntime), with mean pooling."""
 
-    def __init__(self, model_dir: Path, name: str) -> None:
+    def __init__(self, model_dir: Path, name: str, quantized: bool = True) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
         if not model_dir.is_dir():
             raise EmbeddingError(f"embedding model not found at {model_dir}")
         self.name = name
-        onnx_file = ensure_export(model_dir, name)
+        onnx_file = ensure_export(model_dir, name, quantized)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = _threads()
         options.inter_op_num_threads = 1

@@ -23,7 +23,8 @@ from bot.embedding import OnnxSentenceEncoder
 from bot.knowledge import KnowledgeBase
 from bot.settings import Settings
 
-INDEX_FORMAT = 1
+# Bumped when the vectors change meaning (2: embedded by the 8-bit encoder, bot.embedding).
+INDEX_FORMAT = 2
 VECTORS_FILE = "vectors.npy"
 META_FILE = "index.json"
 
@@ -44,9 +45,9 @@ class SentenceEncoder(OnnxSentenceEncoder):
     """A sentence-transformers model from local files, run by onnxruntime (``bot.embedding``)."""
 
     @classmethod
-    def from_setting(cls, setting: str) -> SentenceEncoder:
+    def from_setting(cls, setting: str, quantized: bool = True) -> SentenceEncoder:
         """The model a setting names: a packaged model's name or a model directory."""
-        return cls(resolve_model_path(setting), setting)
+        return cls(resolve_model_path(setting), setting, quantized)
 
 
 @dataclass(frozen=True)

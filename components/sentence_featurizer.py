@@ -27,7 +27,8 @@ from bot.retrieval import SentenceEncoder, resolve_model_path
 class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {**DenseFeaturizer.get_default_config(), "model": "all-MiniLM-L6-v2"}
+        # quantized: the 8-bit export (bot.embedding), as the servers' retrieval uses.
+        return {**DenseFeaturizer.get_default_config(), "model": "all-MiniLM-L6-v2", "quantized": True}
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
@@ -45,7 +46,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
-        self.encoder = SentenceEncoder.from_setting(config["model"])
+        self.encoder = SentenceEncoder.from_setting(config["model"], quantized=bool(config["quantized"]))
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self._featurize(training_data.training_examples)

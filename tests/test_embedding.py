@@ -1,4 +1,4 @@
-"""The ONNX export of the embedding model: the same vectors as sentence-transformers, no torch."""
+"""The ONNX exports of the embedding model: float (sentence-transformers' vectors) and 8-bit, no torch."""
 
 from __future__ import annotations
 
@@ -31,16 +31,36 @@ def encoder() -> SentenceEncoder:
     return SentenceEncoder.from_setting(MODEL)
 
 
-def test_the_vectors_are_sentence_transformers_own(encoder: SentenceEncoder) -> None:
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    """sentence-transformers' own vectors for TEXTS (torch, the model's reference runtime)."""
     from sentence_transformers import SentenceTransformer
 
-    reference = SentenceTransformer(str(resolve_model_path(MODEL)), device="cpu", local_files_only=True)
-    expected = reference.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    model = SentenceTransformer(str(resolve_model_path(MODEL)), device="cpu", local_files_only=True)
+    vectors: np.ndarray = model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    return vectors
+
+
+def test_the_float_export_gives_sentence_transformers_own_vectors(reference: np.ndarray) -> None:
+    encoder = SentenceEncoder(resolve_model_path(MODEL), MODEL, quantized=False)
     batch = encoder.encode(TEXTS)  # padded to the longest text
     one_by_one = np.concatenate([encoder.encode([text]) for text in TEXTS])
     assert batch.shape == one_by_one.shape == (len(TEXTS), 384) and batch.dtype == np.float32
-    assert np.abs(batch - expected).max() < 1e-5
-    assert np.abs(one_by_one - expected).max() < 1e-5
+    assert np.abs(batch - reference).max() < 1e-5
+    assert np.abs(one_by_one - reference).max() < 1e-5
+
+
+def test_the_8_bit_export_is_close_and_ranks_alike(encoder: SentenceEncoder, reference: np.ndarray) -> None:
+    vectors = encoder.encode(TEXTS)
+    assert vectors.shape == reference.shape and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (vectors * reference).sum(axis=1)
+    assert cosines.min() >= 0.97, cosines
+    assert np.abs(vectors - reference).max() > 1e-4  # really the 8-bit network, not the float one
+    ours, theirs = vectors @ vectors.T, reference @ reference.T
+    np.fill_diagonal(ours, -1)
+    np.fill_diagonal(theirs, -1)
+    assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).all()  # the same nearest other text
 
 
 def test_a_process_that_embeds_never_imports_torch(encoder: SentenceEncoder) -> None:
@@ -72,22 +92,35 @@ def test_the_export_is_made_once_and_again_when_the_model_changes(
 ) -> None:
     model = _fake_model(tmp_path / "model", {"pooling_mode_mean_tokens": True})
     exports: list[Path] = []
+    quantized: list[Path] = []
 
     def fake_export(model_dir: Path, target: Path) -> None:
         exports.append(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(b"onnx")
 
+    def fake_quantize(source: Path, target: Path) -> None:
+        assert source.read_bytes() == b"onnx"
+        quantized.append(target)
+        target.write_bytes(b"int8 onnx")
+
     monkeypatch.setattr(embedding, "EXPORT_DIR", tmp_path / "exports")
     monkeypatch.setattr(embedding, "export_onnx", fake_export)
-    first = embedding.ensure_export(model, str(model))
-    assert embedding.ensure_export(model, str(model)) == first and len(exports) == 1
+    monkeypatch.setattr(embedding, "quantize", fake_quantize)
+    small = embedding.ensure_export(model, str(model))
+    float_file = embedding.ensure_export(model, str(model), quantized=False)
+    assert small != float_file and small.read_bytes() == b"int8 onnx"
+    assert embedding.ensure_export(model, str(model)) == small
+    assert (len(exports), len(quantized)) == (1, 1)
     (model / "model.safetensors").write_bytes(b"weights v2")  # same size, other bytes
     embedding.ensure_export(model, str(model))
-    assert len(exports) == 2
-    first.with_suffix(".json").write_text("not json")
+    assert (len(exports), len(quantized)) == (2, 2)
+    float_file.with_suffix(".json").write_text("not json")
     embedding.ensure_export(model, str(model))
-    assert len(exports) == 3
+    assert (len(exports), len(quantized)) == (3, 3)
+    small.with_suffix(".json").unlink()  # only the 8-bit file is made again
+    embedding.ensure_export(model, str(model))
+    assert (len(exports), len(quantized)) == (3, 4)
 
 
 def test_a_model_without_mean_pooling_is_refused(tmp_path: Path) -> None:
