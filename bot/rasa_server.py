@@ -15,6 +15,11 @@
   every waiting connection at once, so under a burst one worker took all of them and the
   others idled (measured: all of a 10-conversation run's CPU time in one of two workers).
   With a socket per worker the kernel spreads new connections across the workers.
+- **Event classes are looked up by name once.** Rasa finds the class of every event it reads
+  (each event of a stored conversation, every event an action returns) by walking all of
+  ``Event``'s subclasses, recursively, each time: about 0.03 ms per event, nine tenths of the
+  time it took to read back a stored conversation of 35 events. The class found for a name
+  is kept; names Rasa does not know still go through its own lookup every time.
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import sanic.app
 import sanic.server.runners
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
+from rasa.shared.core.events import Event
 from sanic.log import logger
 from sanic.server import serve as sanic_serve
 from sanic.server.events import trigger_events
@@ -41,6 +47,8 @@ from sanic.server.events import trigger_events
 _ORIGINAL_VALIDATE = jsonschema.validate
 _ORIGINAL_SERVE_MULTIPLE = sanic.server.runners.serve_multiple
 _validators: dict[str, Any] = {}
+_ORIGINAL_RESOLVE_BY_TYPE = Event.resolve_by_type
+_event_classes: dict[str, type[Event]] = {}
 
 
 def cached_validate(instance: Any, schema: dict[str, Any], *args: Any, **kwargs: Any) -> None:
@@ -57,6 +65,20 @@ def cached_validate(instance: Any, schema: dict[str, Any], *args: Any, **kwargs:
     error = best_match(validator.iter_errors(instance))
     if error is not None:
         raise error
+
+
+def cached_resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+    """``Event.resolve_by_type`` remembering the class found for each name."""
+    found = _event_classes.get(type_name)
+    if found is not None:
+        return found
+    try:
+        found = cast("type[Event] | None", _ORIGINAL_RESOLVE_BY_TYPE(type_name))
+    except ValueError:  # not an event name: Rasa's answer (the default, or the error)
+        return cast("type[Event] | None", _ORIGINAL_RESOLVE_BY_TYPE(type_name, default))
+    if found is not None:
+        _event_classes[type_name] = found
+    return found
 
 
 def serve_multiple_reuse_port(server_settings: dict[str, Any], workers: int) -> None:
@@ -122,6 +144,7 @@ def _wait_for(processes: list[multiprocessing.process.BaseProcess], stopping: Ca
 def apply() -> None:
     """Install the fixes in this process (idempotent)."""
     jsonschema.validate = cached_validate
+    Event.resolve_by_type = staticmethod(cached_resolve_by_type)
     sanic.app.serve_multiple = serve_multiple_reuse_port
 
 

@@ -13,6 +13,8 @@ import jsonschema
 import pytest
 import requests
 from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.events import Event, UserUttered
+from rasa.shared.utils.common import all_subclasses
 
 import bot.rasa_server as rasa_server
 from bot.servers import free_port, serve
@@ -60,12 +62,38 @@ def test_an_invalid_schema_is_still_refused() -> None:
         rasa_server.cached_validate({}, {"type": "no such type"})
 
 
-def test_apply_installs_the_cached_validate_where_rasa_looks_it_up(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_apply_installs_the_cached_lookups_where_rasa_looks_them_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jsonschema, "validate", rasa_server._ORIGINAL_VALIDATE)
+    monkeypatch.setattr(Event, "resolve_by_type", staticmethod(rasa_server._ORIGINAL_RESOLVE_BY_TYPE))
     rasa_server.apply()
     from jsonschema import validate  # as rasa/core/actions/action.py does, at call time
 
     assert validate is rasa_server.cached_validate
+    assert Event.resolve_by_type is rasa_server.cached_resolve_by_type
+
+
+def test_event_classes_are_rasas_own_and_looked_up_once_per_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = sorted({cls.type_name for cls in all_subclasses(Event)})
+    assert {"user", "bot", "action", "slot", "session_started"} <= set(names)
+    lookups: list[str] = []
+    original = rasa_server._ORIGINAL_RESOLVE_BY_TYPE
+
+    def counting(type_name: str, default: Any = None) -> Any:
+        lookups.append(type_name)
+        return original(type_name, default)
+
+    monkeypatch.setattr(rasa_server, "_ORIGINAL_RESOLVE_BY_TYPE", counting)
+    monkeypatch.setattr(rasa_server, "_event_classes", {})
+    for _ in range(3):
+        assert [rasa_server.cached_resolve_by_type(n) for n in names] == [
+            Event.resolve_by_type(n) for n in names  # Rasa's own (apply() is not installed here)
+        ]
+    assert sorted(lookups) == names  # each name looked up once
+    assert rasa_server.cached_resolve_by_type("no such event", UserUttered) is UserUttered
+    with pytest.raises(ValueError, match="Unknown event name"):
+        rasa_server.cached_resolve_by_type("no such event")
+    assert rasa_server.cached_resolve_by_type("topic") is None  # Rasa's backwards compatibility
+    assert lookups.count("no such event") == 4  # unknown names are never remembered
 
 
 SANIC_APP = """
