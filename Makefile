@@ -9,10 +9,10 @@ RASA := $(VENV)/bin/rasa
 MODEL := models/meso.tar.gz
 RESULTS := results
 TRAIN_DATA := domain.yml $(wildcard data/nlu/*.yml data/rules/*.yml)
-TRAIN_INPUTS := config.yml $(wildcard components/*.py) $(TRAIN_DATA)
+TRAIN_INPUTS := config.yml $(wildcard components/*.py) bot/embedding.py $(TRAIN_DATA)
 BASELINE := models/baseline-rasa-init.tar.gz
 INDEX := models/retrieval/index.json
-INDEX_INPUTS := $(wildcard data/faq/*.yml data/faq/topics/*.yml data/nlu/*.yml)
+INDEX_INPUTS := $(wildcard data/faq/*.yml data/faq/topics/*.yml data/nlu/*.yml) bot/embedding.py bot/retrieval.py
 
 export RASA_PORT ?= 5005
 export ACTION_PORT ?= 5055
@@ -120,9 +120,9 @@ shell: train index ## chat with the bot in the terminal
 	$(PY) -m bot shell
 
 .PHONY: lint
-lint: venv ## ruff and mypy over bot/, actions/, components/ and tests/
-	$(VENV)/bin/ruff check bot actions components tests
-	$(VENV)/bin/mypy bot actions components tests
+lint: venv ## ruff and mypy over bot/, actions/, components/, channels/ and tests/
+	$(VENV)/bin/ruff check bot actions components channels tests
+	$(VENV)/bin/mypy bot actions components channels tests
 
 .PHONY: test
 test: lint validate train index ## everything: lint, types, data checks, unit and end-to-end tests, test stories

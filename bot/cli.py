@@ -337,6 +337,8 @@ def serve(args: argparse.Namespace) -> int:
     with running_bot(address, Path(args.model), log_dir):
         print(
             "\nThe bot is running.\n"
+            # the widget's page: WIDGET_PATH in channels/socketio.py
+            f"  website:   open {address.rasa_url}/webchat/ in a browser (the chat widget)\n"
             f"  REST:      curl -s {address.rest_url} -H 'Content-Type: application/json' \\\n"
             '               -d \'{"sender": "patient-1", "message": "how much does it cost?"}\'\n'
             f"  socket.io: {address.rasa_url} (events user_uttered / bot_uttered)\n"

@@ -1,0 +1,390 @@
+/*
+ * The clinic's chat widget for the mesotherapy FAQ bot (docs/widget.md).
+ *
+ * Embed: set window.MesoChat = {...} (options below), then load this file with one script
+ * tag from the bot's server. It talks to Rasa's socket.io channel with the official
+ * socket.io client (vendor/socket.io.min.js), over websocket only: the server runs several
+ * worker processes, and long-polling would send a session's requests to different ones.
+ *
+ * Safety rules of this file:
+ * - Text from the patient or the bot is never parsed as HTML: textContent and
+ *   createElement only. Links are made from http(s) URLs in the bot's text with
+ *   createElement("a") and an href checked by the URL parser.
+ * - The conversation is kept in sessionStorage only (gone when the tab closes), never in
+ *   localStorage: health questions on a shared computer must not outlive the visit.
+ * - Every word the bot says comes from the bot (its YAML). The widget's own words (title,
+ *   placeholder, labels) are options with English defaults.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  var scriptUrl = new URL(script && script.src ? script.src : "widget.js", document.baseURI);
+  var widgetBase = new URL(".", scriptUrl);
+
+  var DEFAULTS = {
+    // Where Rasa listens; by default the server this file was loaded from.
+    server: scriptUrl.origin,
+    socketPath: "/socket.io",
+    // A CSS selector: show the chat inside that element. Without it, a button in the
+    // page's corner opens the chat.
+    container: null,
+    // Start with the floating chat open (ignored with a container).
+    open: false,
+    // The widget's own words.
+    title: "Questions about mesotherapy",
+    placeholder: "Type your question",
+    sendLabel: "Send",
+    openLabel: "Questions? Chat with us",
+    closeLabel: "Close the chat",
+    urgentLabel: "Urgent",
+    connectingText: "Connecting\u2026",
+    offlineText: "Not connected. Trying again\u2026",
+    typingLabel: "The assistant is writing",
+    // The key prefix of what the widget keeps in sessionStorage.
+    storageKey: "mesochat",
+  };
+
+  var config = Object.assign({}, DEFAULTS, window.MesoChat || {});
+  var store = sessionStore(config.storageKey);
+
+  function sessionStore(prefix) {
+    function read(name, fallback) {
+      try {
+        var value = window.sessionStorage.getItem(prefix + "." + name);
+        return value === null ? fallback : JSON.parse(value);
+      } catch (error) {
+        return fallback; // storage blocked, or a value this version cannot read
+      }
+    }
+    function write(name, value) {
+      try {
+        window.sessionStorage.setItem(prefix + "." + name, JSON.stringify(value));
+      } catch (error) {
+        // storage blocked or full: the chat still works, it is just not kept on reload
+      }
+    }
+    return { read: read, write: write };
+  }
+
+  // ---- building elements (never from HTML strings) ----
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  var URL_IN_TEXT = /https?:\/\/[^\s<>"]+/g;
+
+  // A paragraph of text, with http(s) URLs as links; everything else is a text node.
+  function paragraph(text, className) {
+    var node = el("p", className);
+    var last = 0;
+    text.replace(URL_IN_TEXT, function (match, offset) {
+      var url = match.replace(/[.,;:!?)]+$/, "");
+      var href = null;
+      try {
+        var parsed = new URL(url);
+        if (parsed.protocol === "https:" || parsed.protocol === "http:") href = parsed.href;
+      } catch (error) {
+        href = null;
+      }
+      if (href === null) return match;
+      node.appendChild(document.createTextNode(text.slice(last, offset)));
+      var link = el("a", null, url);
+      link.href = href;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      node.appendChild(link);
+      last = offset + url.length;
+      return match;
+    });
+    node.appendChild(document.createTextNode(text.slice(last)));
+    return node;
+  }
+
+  function lines(text) {
+    return String(text)
+      .split("\n")
+      .map(function (line) { return line.trim(); })
+      .filter(function (line) { return line.length > 0; });
+  }
+
+  // ---- the chat ----
+
+  function MesoChat(host) {
+    var history = store.read("history", []);
+    this.messages = Array.isArray(history) ? history : [];
+    this.sessionId = store.read("session", null);
+    this.socket = null;
+    this.ready = false;
+    this.build(host);
+    this.messages.forEach(this.show, this);
+    this.scrollToEnd();
+  }
+
+  MesoChat.prototype.build = function (host) {
+    var root = host.attachShadow({ mode: "open" });
+    var style = el("link");
+    style.rel = "stylesheet";
+    style.href = new URL("widget.css", widgetBase).href;
+    root.appendChild(style);
+
+    var floating = !host.classList.contains("meso-chat-host-inline");
+    var panel = el("section", "meso-chat" + (floating ? " meso-chat-floating" : " meso-chat-inline"));
+    panel.setAttribute("aria-label", config.title);
+    panel.dataset.state = "connecting";
+
+    var header = el("header", "meso-chat-header");
+    header.appendChild(el("h2", "meso-chat-title", config.title));
+    if (floating) {
+      var close = el("button", "meso-chat-close", "\u00d7");
+      close.type = "button";
+      close.setAttribute("aria-label", config.closeLabel);
+      close.addEventListener("click", this.setOpen.bind(this, false, true));
+      header.appendChild(close);
+    }
+    panel.appendChild(header);
+
+    this.log = el("div", "meso-chat-log");
+    this.log.setAttribute("role", "log");
+    this.log.setAttribute("aria-live", "polite");
+    panel.appendChild(this.log);
+
+    this.status = el("p", "meso-chat-status", config.connectingText);
+    this.status.setAttribute("role", "status");
+    panel.appendChild(this.status);
+
+    var form = el("form", "meso-chat-form");
+    this.input = el("input", "meso-chat-input");
+    this.input.type = "text";
+    this.input.name = "message";
+    this.input.autocomplete = "off";
+    this.input.maxLength = 1000;
+    this.input.placeholder = config.placeholder;
+    this.input.setAttribute("aria-label", config.placeholder);
+    this.sendButton = el("button", "meso-chat-send", config.sendLabel);
+    this.sendButton.type = "submit";
+    form.appendChild(this.input);
+    form.appendChild(this.sendButton);
+    form.addEventListener("submit", this.onSubmit.bind(this));
+    panel.appendChild(form);
+    root.appendChild(panel);
+    this.panel = panel;
+
+    if (floating) {
+      this.launcher = el("button", "meso-chat-launcher", config.openLabel);
+      this.launcher.type = "button";
+      this.launcher.addEventListener("click", this.setOpen.bind(this, true, true));
+      root.appendChild(this.launcher);
+      this.setOpen(store.read("open", Boolean(config.open)), false);
+    }
+    this.setReady(false);
+  };
+
+  // Open or close the floating chat; focus moves only when the patient did it.
+  MesoChat.prototype.setOpen = function (open, byPatient) {
+    this.panel.hidden = !open;
+    this.launcher.hidden = open;
+    this.launcher.setAttribute("aria-expanded", String(open));
+    store.write("open", open);
+    if (open) this.scrollToEnd();
+    if (byPatient) (open ? this.input : this.launcher).focus();
+  };
+
+  MesoChat.prototype.setReady = function (ready) {
+    this.ready = ready;
+    this.panel.dataset.state = ready ? "ready" : this.socket ? "offline" : "connecting";
+    this.sendButton.disabled = !ready;
+    this.status.textContent = ready ? "" : this.socket ? config.offlineText : config.connectingText;
+    this.status.hidden = ready;
+    if (!ready) this.showTyping(false);
+  };
+
+  MesoChat.prototype.connect = function (io) {
+    var chat = this;
+    var socket = io(config.server, {
+      path: config.socketPath,
+      transports: ["websocket"],
+    });
+    this.socket = socket;
+    socket.on("connect", function () {
+      socket.emit("session_request", { session_id: chat.sessionId });
+    });
+    socket.on("session_confirm", function (sessionId) {
+      chat.sessionId = sessionId;
+      store.write("session", sessionId);
+      chat.setReady(true);
+    });
+    socket.on("disconnect", function () { chat.setReady(false); });
+    socket.on("connect_error", function () { chat.setReady(false); });
+    socket.on("bot_uttered", function (data) { chat.received(data || {}); });
+  };
+
+  MesoChat.prototype.onSubmit = function (event) {
+    event.preventDefault();
+    var text = this.input.value.trim();
+    if (!text || !this.ready) return;
+    this.input.value = "";
+    this.send(text, text);
+  };
+
+  // `shown` is what the patient sees as their message (a button's title); `message` is
+  // what the bot gets (the typed text, or the button's payload).
+  MesoChat.prototype.send = function (message, shown) {
+    if (!this.ready) return;
+    this.add({ from: "patient", text: shown });
+    this.socket.emit("user_uttered", { message: message, session_id: this.sessionId });
+    this.showTyping(true);
+    this.input.focus();
+  };
+
+  // A bot_uttered event: a message (text, maybe with buttons), or the metadata of the
+  // message before it (Rasa sends the reply's `custom.data` as its own event, right after
+  // the text: {topic, route, sources, ...}).
+  MesoChat.prototype.received = function (data) {
+    if (typeof data.text === "string") {
+      this.showTyping(false);
+      var offered = data.quick_replies || data.buttons;
+      var buttons = (Array.isArray(offered) ? offered : []).map(function (button) {
+        return { title: String(button.title), payload: String(button.payload) };
+      });
+      this.add({ from: "bot", text: data.text, buttons: buttons, meta: null });
+    } else if (typeof data.route === "string") {
+      this.attachMetadata(data);
+    }
+  };
+
+  MesoChat.prototype.attachMetadata = function (meta) {
+    var index = this.messages.length - 1;
+    var message = this.messages[index];
+    if (!message || message.from !== "bot" || message.meta !== null) return;
+    message.meta = {
+      topic: typeof meta.topic === "string" ? meta.topic : null,
+      route: meta.route,
+      sources: Array.isArray(meta.sources) ? meta.sources.map(String) : [],
+    };
+    this.save();
+    // Drawn again as what it now is: an answer (caveat set apart) or an urgent reply (a
+    // new role="alert" element, so screen readers announce it).
+    var old = this.log.querySelector('[data-index="' + index + '"]');
+    if (old) this.log.replaceChild(this.render(message, index), old);
+    this.scrollToEnd();
+  };
+
+  MesoChat.prototype.add = function (message) {
+    this.messages.push(message);
+    this.save();
+    this.show(message, this.messages.length - 1);
+    this.scrollToEnd();
+  };
+
+  MesoChat.prototype.save = function () {
+    store.write("history", this.messages);
+  };
+
+  MesoChat.prototype.show = function (message, index) {
+    var node = this.render(message, index);
+    if (this.typing && this.typing.parentNode === this.log) {
+      this.log.insertBefore(node, this.typing);
+    } else {
+      this.log.appendChild(node);
+    }
+  };
+
+  MesoChat.prototype.render = function (message, index) {
+    var node = el("div", "meso-msg meso-msg-" + (message.from === "bot" ? "bot" : "patient"));
+    node.dataset.index = String(index);
+    if (message.from !== "bot") {
+      node.appendChild(paragraph(String(message.text)));
+      return node;
+    }
+    var meta = message.meta;
+    var parts = lines(message.text);
+    if (meta && !Array.isArray(meta.sources)) meta = null; // not written by this widget
+    if (meta) node.dataset.route = meta.route;
+    if (meta && meta.route === "safety") {
+      // The urgent reply to a red flag: unmistakable, and announced at once.
+      node.classList.add("meso-msg-urgent");
+      node.setAttribute("role", "alert");
+      node.appendChild(el("strong", "meso-urgent-label", config.urgentLabel));
+      parts.forEach(function (line) { node.appendChild(paragraph(line)); });
+    } else if (meta && meta.sources.length > 0 && parts.length >= 3) {
+      // A knowledge-base answer, in the layout of data/faq/caveat.yml:
+      // answer lines, then the sources line, then the caveat.
+      node.classList.add("meso-msg-answer");
+      node.dataset.topic = meta.topic || "";
+      var body = el("div", "meso-answer");
+      parts.slice(0, -2).forEach(function (line) { body.appendChild(paragraph(line)); });
+      node.appendChild(body);
+      node.appendChild(paragraph(parts[parts.length - 2], "meso-sources"));
+      var caveat = el("aside", "meso-caveat");
+      caveat.setAttribute("role", "note");
+      caveat.appendChild(paragraph(parts[parts.length - 1]));
+      node.appendChild(caveat);
+    } else {
+      parts.forEach(function (line) { node.appendChild(paragraph(line)); });
+    }
+    if (message.buttons && message.buttons.length > 0) {
+      var choices = el("div", "meso-choices");
+      choices.setAttribute("role", "group");
+      message.buttons.forEach(function (button) {
+        var choice = el("button", "meso-choice", button.title);
+        choice.type = "button";
+        choice.dataset.payload = button.payload;
+        choice.addEventListener("click", this.send.bind(this, button.payload, button.title));
+        choices.appendChild(choice);
+      }, this);
+      node.appendChild(choices);
+    }
+    return node;
+  };
+
+  MesoChat.prototype.showTyping = function (on) {
+    if (on && !this.typing) {
+      this.typing = el("div", "meso-msg meso-msg-bot meso-typing");
+      this.typing.setAttribute("aria-label", config.typingLabel);
+      this.typing.appendChild(el("span"));
+      this.typing.appendChild(el("span"));
+      this.typing.appendChild(el("span"));
+      this.log.appendChild(this.typing);
+      this.scrollToEnd();
+    } else if (!on && this.typing) {
+      this.typing.remove();
+      this.typing = null;
+    }
+  };
+
+  MesoChat.prototype.scrollToEnd = function () {
+    this.log.scrollTop = this.log.scrollHeight;
+  };
+
+  // ---- start ----
+
+  function withSocketIo(callback) {
+    if (typeof window.io === "function") {
+      callback(window.io);
+      return;
+    }
+    var loader = document.createElement("script");
+    loader.src = new URL("vendor/socket.io.min.js", widgetBase).href;
+    loader.onload = function () { callback(window.io); };
+    document.head.appendChild(loader);
+  }
+
+  function start() {
+    var container = config.container ? document.querySelector(config.container) : null;
+    var host = el("div", container ? "meso-chat-host meso-chat-host-inline" : "meso-chat-host");
+    (container || document.body).appendChild(host);
+    var chat = new MesoChat(host);
+    withSocketIo(function (io) { chat.connect(io); });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
