@@ -124,8 +124,13 @@ lint: venv ## ruff and mypy over bot/, actions/, components/, channels/ and test
 	$(VENV)/bin/ruff check bot actions components channels tests
 	$(VENV)/bin/mypy bot actions components channels tests
 
+# Debian packages the browser, fault and scale-out tests need, installed when missing.
+.PHONY: system-packages
+system-packages: ## install the Debian packages the tests use (chromium, postgresql, redis, nginx)
+	scripts/system-packages
+
 .PHONY: test
-test: lint validate train index ## everything: lint, types, data checks, unit and end-to-end tests, test stories
+test: system-packages lint validate train index ## everything: lint, types, data checks, unit and end-to-end tests, test stories
 	$(PY) -m pytest -q
 	$(RASA) test core --e2e --model $(MODEL) --stories tests/test_stories.yml \
 	  --endpoints endpoints.yml --fail-on-prediction-errors --out $(RESULTS)/stories

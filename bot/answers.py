@@ -15,10 +15,13 @@ ROUTE_INTENT = "intent"
 ROUTE_RETRIEVAL = "retrieval"
 ROUTE_FALLBACK = "fallback"
 ROUTE_SAFETY = "safety"
+# A part of the bot failed and the reply says so (bot/faults.py, channels/answering.py).
+ROUTE_FAULT = "fault"
 # The metadata's ``topic`` for replies that are not knowledge-base topics.
 TOPIC_OUT_OF_SCOPE = "out_of_scope"
 TOPIC_EMERGENCY = "emergency"
 TOPIC_HANDOFF = "handoff"
+TOPIC_UNAVAILABLE = "unavailable"
 
 
 def reply_custom(topic: str | None, route: str, sources: Sequence[str] = (), **extra: Any) -> dict[str, Any]:
@@ -81,3 +84,9 @@ def emergency_reply(knowledge: KnowledgeBase, clinic: Clinic, red_flags: Sequenc
 def handoff_reply(knowledge: KnowledgeBase, clinic: Clinic) -> Answer:
     """How to reach a person at the clinic and book a consultation."""
     return Answer(TOPIC_HANDOFF, ROUTE_INTENT, (), knowledge.replies.handoff.format(**clinic.details))
+
+
+def unavailable_reply(knowledge: KnowledgeBase, clinic: Clinic) -> Answer:
+    """The bot cannot answer right now: try again, or contact the clinic."""
+    text = knowledge.replies.unavailable.format(**clinic.details)
+    return Answer(TOPIC_UNAVAILABLE, ROUTE_FAULT, (), text)

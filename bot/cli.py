@@ -333,15 +333,18 @@ def serve(args: argparse.Namespace) -> int:
     log_dir = Path(args.log_dir) if args.log_dir else None
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
+    # Imported here: the channel module loads Rasa's socket.io channel, which only serve needs.
+    from channels.socketio import widget_url
+
     print(f"Starting the action server on port {address.action_port} and Rasa on {address.rasa_port}...")
     with running_bot(address, Path(args.model), log_dir):
         print(
             "\nThe bot is running.\n"
-            # the widget's page: WIDGET_PATH in channels/socketio.py
-            f"  website:   open {address.rasa_url}/webchat/ in a browser (the chat widget)\n"
+            f"  website:   open {widget_url(address.rasa_url)} in a browser (the chat widget)\n"
             f"  REST:      curl -s {address.rest_url} -H 'Content-Type: application/json' \\\n"
             '               -d \'{"sender": "patient-1", "message": "how much does it cost?"}\'\n'
             f"  socket.io: {address.rasa_url} (events user_uttered / bot_uttered)\n"
+            f"  HTTP API:  {_api_status()}\n"
             "  terminal:  make shell\n"
             "Press Ctrl-C to stop.",
             flush=True,
@@ -352,6 +355,13 @@ def serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nStopping...")
     return 0
+
+
+def _api_status() -> str:
+    """What `make run` says about Rasa's HTTP API (docs/security.md)."""
+    if load_settings().rasa_api_token:
+        return "on; every request needs ?token=<RASA_API_TOKEN>"
+    return "off (set RASA_API_TOKEN to turn it on, with that token required)"
 
 
 def shell(args: argparse.Namespace) -> int:
@@ -366,6 +376,24 @@ def shell(args: argparse.Namespace) -> int:
         return subprocess.call(command, env=env)  # noqa: S603 (fixed argument list)
 
 
+def purge(_: argparse.Namespace) -> int:
+    """Delete the conversations past CONVERSATION_RETENTION_DAYS now (a running Rasa server
+    also does, hourly); for a cron job beside a server that is rarely restarted."""
+    from bot.stores import ConversationStore, StoreUnavailable  # imports Rasa: only here
+
+    try:
+        store = ConversationStore()  # which purges as it opens the database
+        deleted = store.purged_at_start + store.purge()
+    except StoreUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"Deleted {deleted} conversation(s) with no message in the last {store.retention_days} days "
+        f"from {store.store.where}."
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -373,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         "validate", help="check the knowledge base, NLU data, safety rules and clinic details"
     ).set_defaults(run=validate)
     commands.add_parser("topics", help="list the knowledge-base topics").set_defaults(run=topics)
+    commands.add_parser(
+        "purge", help="delete conversations older than CONVERSATION_RETENTION_DAYS (default 30)"
+    ).set_defaults(run=purge)
     show = commands.add_parser("answer", help="print a topic's answer as a patient reads it")
     show.add_argument("topic")
     show.set_defaults(run=answer)

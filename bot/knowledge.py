@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,14 +157,33 @@ class Replies:
     emergency: str
     handoff: str
     suggested_topics: tuple[str, ...]
+    # Messages the bot does not read (bot/messages.py): an empty one, and one over the limit
+    # (a template with the limit, {max_chars}, and optionally the message's {length}).
+    empty_message: str
+    message_too_long: str
+    # The Rasa server's own reply when the action server cannot answer (bot/faults.py), and
+    # the channels' when the conversation cannot be read or saved (channels/answering.py).
+    unavailable: str
 
 
-REPLY_TEXTS = ("did_you_mean", "none_of_these", "no_match", "out_of_scope", "personal_advice")
-REPLY_TEMPLATES = ("emergency", "handoff")
+REPLY_TEXTS = (
+    "did_you_mean",
+    "none_of_these",
+    "no_match",
+    "out_of_scope",
+    "personal_advice",
+    "empty_message",
+)
+REPLY_TEMPLATES = ("emergency", "handoff", "unavailable")
+# Placeholders of ``message_too_long``: the limit (required) and the message's length.
+MESSAGE_LIMIT_FIELDS = ("max_chars", "length")
 
 
-def _template_problems(where: str, name: str, value: Any) -> list[str]:
-    """A reply that may use the clinic's details, and nothing else, as placeholders."""
+def _template_problems(
+    where: str, name: str, value: Any, known: Sequence[str] = CLINIC_FIELDS, required: Sequence[str] = ()
+) -> list[str]:
+    """A reply that may use ``known`` (by default the clinic's details), and nothing else, as
+    placeholders, and must use every one of ``required``."""
     if not isinstance(value, str) or not value.strip():
         return [f"{where}: '{name}' must be non-empty text"]
     problems = []
@@ -174,11 +193,12 @@ def _template_problems(where: str, name: str, value: Any) -> list[str]:
         placeholders = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
     except ValueError as error:
         return [*problems, f"{where}: '{name}' has unbalanced braces ({error})"]
-    unknown = sorted(placeholders - set(CLINIC_FIELDS))
+    unknown = sorted(placeholders - set(known))
     if unknown:
-        problems.append(
-            f"{where}: '{name}' uses unknown placeholders {unknown} (known: {', '.join(CLINIC_FIELDS)})"
-        )
+        problems.append(f"{where}: '{name}' uses unknown placeholders {unknown} (known: {', '.join(known)})")
+    missing = [field for field in required if field not in placeholders]
+    if missing:
+        problems.append(f"{where}: '{name}' must say {', '.join('{' + field + '}' for field in missing)}")
     return problems
 
 
@@ -191,11 +211,19 @@ def _load_replies(path: Path, problems: list[str]) -> Replies:
         problems.extend(_text_problems(str(path), name, data.get(name)))
     for name in REPLY_TEMPLATES:
         problems.extend(_template_problems(str(path), name, data.get(name)))
+    problems.extend(
+        _template_problems(
+            str(path), "message_too_long", data.get("message_too_long"), MESSAGE_LIMIT_FIELDS, ("max_chars",)
+        )
+    )
     suggested = data.get("suggested_topics")
     if not isinstance(suggested, list) or not suggested:
         problems.append(f"{path}: 'suggested_topics' must be a list of topic ids")
         suggested = []
-    texts = {name: " ".join(str(data.get(name) or "").split()) for name in REPLY_TEXTS + REPLY_TEMPLATES}
+    texts = {
+        name: " ".join(str(data.get(name) or "").split())
+        for name in (*REPLY_TEXTS, *REPLY_TEMPLATES, "message_too_long")
+    }
     return Replies(suggested_topics=tuple(str(topic_id) for topic_id in suggested), **texts)
 
 

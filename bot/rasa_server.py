@@ -20,6 +20,8 @@
   ``Event``'s subclasses, recursively, each time: about 0.03 ms per event, nine tenths of the
   time it took to read back a stored conversation of 35 events. The class found for a name
   is kept; names Rasa does not know still go through its own lookup every time.
+- **A failing part gets a reply, not silence** (``bot/faults.py``): the action server down
+  or too slow, the conversation database or lock store unreachable.
 """
 
 from __future__ import annotations
@@ -143,6 +145,9 @@ def _wait_for(processes: list[multiprocessing.process.BaseProcess], stopping: Ca
 
 def apply() -> None:
     """Install the fixes in this process (idempotent)."""
+    from bot import faults  # imports Rasa's agent: only the server needs it
+
+    faults.install()
     jsonschema.validate = cached_validate
     Event.resolve_by_type = staticmethod(cached_resolve_by_type)
     sanic.app.serve_multiple = serve_multiple_reuse_port

@@ -14,14 +14,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.settings import PROJECT_DIR
+from bot.settings import PROJECT_DIR, load_settings
 
 DEFAULT_MODEL = PROJECT_DIR / "models" / "meso.tar.gz"
+# The channels the Rasa server listens on.
+DEFAULT_CREDENTIALS = PROJECT_DIR / "credentials.yml"
+# Both servers' logging: patients' words and contact details redacted (bot/log_redaction.py).
+LOGGING_CONFIG = PROJECT_DIR / "logging.yml"
+# Rasa's HTTP API reads and replaces conversations and the model: a token of at least this
+# many characters, or no API (docs/security.md).
+MIN_API_TOKEN_LENGTH = 32
 START_TIMEOUT_SECONDS = 180.0
 
 
@@ -143,7 +150,8 @@ def serve(
     cwd: Path = PROJECT_DIR,
 ) -> Iterator[ServerProcess]:
     """Run ``command`` in its own process group until the block ends; stop it on the way out."""
-    with log_path.open("wb") if log_path else _no_log() as log:
+    # Appended to: a server stopped and started again (the fault tests) keeps one log.
+    with log_path.open("ab") if log_path else _no_log() as log:
         started = time.monotonic()
         process = subprocess.Popen(  # noqa: S603 (fixed argument list)
             command,
@@ -175,6 +183,12 @@ def server_environment(address: BotAddress) -> dict[str, str]:
     )
     for name in ONE_THREAD:
         env.setdefault(name, "1")
+    # Rasa's structured events as JSON even in a terminal, so their personal fields can be
+    # redacted (bot/log_redaction.py); its console renderer prints tracebacks' variables.
+    env.setdefault("FORCE_JSON_LOGGING", "1")
+    # No usage events or crash reports (tracebacks) sent to Rasa's servers (the Makefile
+    # sets the same; here for every other way the servers are started).
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     # One Rasa worker process per core; they share conversations through bot/stores.py.
     env.setdefault("SANIC_WORKERS", str(max(1, os.cpu_count() or 1)))
     return env
@@ -185,17 +199,33 @@ def _log_file(log_dir: Path | None, name: str) -> Path | None:
 
 
 @contextmanager
-def action_server(address: BotAddress, log_dir: Path | None = None) -> Iterator[ServerProcess]:
-    """Run the Rasa SDK action server with this project's actions until the block ends."""
+def action_server(
+    address: BotAddress, log_dir: Path | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """Run the Rasa SDK action server with this project's actions until the block ends
+    (``env`` adds to or overrides its environment)."""
     command = [_bin("python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(address.action_port)]
+    command += ["--logging-config_file", str(LOGGING_CONFIG)]  # the Rasa SDK spells it so
     with serve(
         "the action server",
         command,
         f"{address.action_url}/health",
-        server_environment(address),
+        {**server_environment(address), **(env or {})},
         _log_file(log_dir, "action-server.log"),
     ) as process:
         yield process
+
+
+def checked_api_token(api_token: str | None = None) -> str | None:
+    """``api_token``, else ``RASA_API_TOKEN``, or None (the API off); a short one is an error."""
+    api_token = api_token or load_settings().rasa_api_token
+    if api_token and len(api_token) < MIN_API_TOKEN_LENGTH:
+        raise ServerError(
+            f"The API token (RASA_API_TOKEN) is too short: use at least {MIN_API_TOKEN_LENGTH} random "
+            "characters (`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or unset "
+            "it to keep Rasa's HTTP API off"
+        )
+    return api_token
 
 
 @contextmanager
@@ -204,14 +234,21 @@ def rasa_server(
     model: Path = DEFAULT_MODEL,
     log_dir: Path | None = None,
     api_token: str | None = None,
+    credentials: Path = DEFAULT_CREDENTIALS,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[ServerProcess]:
     """Run the Rasa server (REST and socket.io channels) until the block ends.
 
+    ``credentials`` names the channels it listens on (tests name their own connectors);
+    ``env`` adds to or overrides the environment it gets (``server_environment``).
+
     Rasa's HTTP API (``/model/parse`` and the rest) stays off unless ``api_token`` is
-    given; then it is on and every request must carry that token.
+    given, or else ``RASA_API_TOKEN`` is set; then it is on and every request must carry
+    that token.
     """
     if not model.exists():
         raise ServerError(f"no trained model at {model}: run `make train` first")
+    api_token = checked_api_token(api_token)
     command = [
         _bin("python"),
         "-m",
@@ -222,9 +259,11 @@ def rasa_server(
         "--port",
         str(address.rasa_port),
         "--credentials",
-        "credentials.yml",
+        str(credentials),
         "--endpoints",
         "endpoints.yml",
+        "--logging-config-file",
+        str(LOGGING_CONFIG),
     ]
     if api_token:
         command += ["--enable-api", "--auth-token", api_token]
@@ -232,7 +271,7 @@ def rasa_server(
         "the Rasa server",
         command,
         f"{address.rasa_url}/",
-        server_environment(address),
+        {**server_environment(address), **(env or {})},
         _log_file(log_dir, "rasa-server.log"),
     ) as process:
         yield process
@@ -248,5 +287,6 @@ def running_bot(
     address: BotAddress, model: Path = DEFAULT_MODEL, log_dir: Path | None = None
 ) -> Iterator[BotAddress]:
     """Both servers, started in order and stopped in reverse order."""
+    checked_api_token()  # before anything starts
     with action_server(address, log_dir), rasa_server(address, model, log_dir):
         yield address

@@ -20,6 +20,19 @@ def _env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
 def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     value = os.environ.get(name)
     if value is None:
@@ -60,6 +73,40 @@ class Settings:
     retrieval_answer: float = field(default_factory=lambda: _env_float("RETRIEVAL_ANSWER", 0.60))
     retrieval_suggest: float = field(default_factory=lambda: _env_float("RETRIEVAL_SUGGEST", 0.52))
     retrieval_margin: float = field(default_factory=lambda: _env_float("RETRIEVAL_MARGIN", 0.04))
+    # Bad input (bot/messages.py, channels/rest.py, docs/bad-input.md): the longest message
+    # the bot reads, in characters (a longer one gets a reply that says the limit), and the
+    # largest REST request body and `metadata` object it accepts, in bytes (larger: 413).
+    max_message_chars: int = field(default_factory=lambda: _env_int("MAX_MESSAGE_CHARS", 1000))
+    max_request_bytes: int = field(default_factory=lambda: _env_int("MAX_REQUEST_BYTES", 1_000_000))
+    max_metadata_bytes: int = field(default_factory=lambda: _env_int("MAX_METADATA_BYTES", 10_000))
+    # Security (docs/security.md). Rasa's HTTP API (trackers, model upload, parse) is on only
+    # with this token, which every request must then carry; unset, it is off.
+    rasa_api_token: str | None = field(
+        default_factory=lambda: os.environ.get("RASA_API_TOKEN") or None, repr=False
+    )
+    # With this set, the REST channel answers only requests that carry it as
+    # ``Authorization: Bearer <token>`` (channels/rest.py); unset, REST is open to whoever
+    # can reach it, which suits make run, the tests and evaluation on one machine.
+    rest_token: str | None = field(default_factory=lambda: os.environ.get("REST_TOKEN") or None, repr=False)
+    # Web pages on other origins allowed to open the chat widget's socket.io connection
+    # (e.g. "https://www.clinic.example"); the Rasa server's own origin always is.
+    widget_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("WIDGET_ORIGINS", ()))
+    # Signs the widget's session ids; unset, a random one kept in BOT_DATA_DIR.
+    session_secret: str | None = field(
+        default_factory=lambda: os.environ.get("SESSION_SECRET") or None, repr=False
+    )
+    # Deployment (README, "Deployment"). Conversations whose last message is older than this
+    # many days are deleted (bot/stores.py): health data is kept no longer than needed.
+    retention_days: int = field(default_factory=lambda: _env_int("CONVERSATION_RETENTION_DAYS", 30))
+    # Rasa's ticket locks in Redis (``redis://[:password@]host[:port][/db]``, ``rediss://``
+    # for TLS) when several Rasa servers share conversations; unset, an SQLite file in
+    # BOT_DATA_DIR, which serves the worker processes of one machine.
+    lock_store_url: str | None = field(
+        default_factory=lambda: os.environ.get("LOCK_STORE_URL") or None, repr=False
+    )
+    # How long the Rasa server waits for the action server before it tells the patient it
+    # cannot answer right now (bot/faults.py); Rasa's own wait is 5 minutes.
+    action_timeout_seconds: float = field(default_factory=lambda: _env_float("ACTION_TIMEOUT_SECONDS", 10.0))
 
 
 @functools.lru_cache(maxsize=1)

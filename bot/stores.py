@@ -10,32 +10,66 @@ in one process's memory.
   runs in WAL mode with a busy timeout, so the workers read while one writes.
 - ``SQLiteLockStore`` keeps Rasa's per-conversation ticket locks in ``locks.db`` beside it, so
   that two messages of one conversation are handled in order even by different workers.
-  Rasa's Redis lock store does the same across machines (``lock_store: type: redis``).
+- ``SharedLockStore`` (what endpoints.yml names) is that SQLite store, or Rasa's Redis lock
+  store when ``LOCK_STORE_URL`` names a Redis server: the locks of several Rasa servers on
+  several machines (README, "Deployment").
+
+Neither store ever falls back to memory. Rasa wraps a tracker store in its
+``FailSafeTrackerStore``, which answers "no such conversation" when the database cannot be
+read and keeps the conversation in one process's memory when it cannot be written: the
+patient's history silently lost. ``bot.faults`` removes that wrapper; here an unreachable
+database or Redis raises ``StoreUnavailable``, logged with what could not be reached, and
+the channels tell the caller (README, "What a fault does to a patient").
+
+Conversations whose last message is older than ``CONVERSATION_RETENTION_DAYS`` (default 30)
+are deleted: when a Rasa server starts, then at most once an hour while it saves
+conversations, and by ``python -m bot purge``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import redis
 import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.lock import TicketLock
-from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore, RedisLockStore
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker, get_trackers_for_conversation_sessions
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.settings import PROJECT_DIR
+from bot.settings import PROJECT_DIR, load_settings
+
+logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 10.0
+# How long a Redis command may take before the lock store counts Redis as unreachable.
+REDIS_TIMEOUT_SECONDS = 5.0
+# How often a Rasa server deletes the conversations past their retention.
+PURGE_INTERVAL_SECONDS = 3600.0
+SECONDS_PER_DAY = 86400.0
+
+
+class StoreUnavailable(RuntimeError):
+    """The conversation database or the lock store cannot be reached: the message was
+    neither answered from nor saved to it. The text names what could not be reached."""
+
+
+def _unreachable_database(error: BaseException) -> bool:
+    return isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
+        isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated
+    )
 
 
 def data_dir() -> Path:
@@ -71,10 +105,25 @@ class ConversationTable(MutableMapping[str, str]):
             sa.Column("tracker", sa.Text, nullable=False),
             sa.Column("updated_at", sa.Float, nullable=False, index=True),
         )
-        _while_starting_together(lambda: metadata.create_all(self.engine))
+        # Where, for errors and logs: the URL without its password.
+        self.where = url.render_as_string(hide_password=True)
+        with self.reachable():
+            _while_starting_together(lambda: metadata.create_all(self.engine))
+
+    @contextlib.contextmanager
+    def reachable(self) -> Iterator[None]:
+        """Turn the database's "cannot connect" errors into ``StoreUnavailable``, logged."""
+        try:
+            yield
+        except sa.exc.DBAPIError as error:
+            if not _unreachable_database(error):
+                raise
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+            logger.error("The conversation database %s cannot be used: %s", self.where, reason)
+            raise StoreUnavailable(f"the conversation database cannot be reached ({reason})") from error
 
     def __getitem__(self, sender_id: str) -> str:
-        with self.engine.connect() as connection:
+        with self.reachable(), self.engine.connect() as connection:
             row = connection.execute(
                 sa.select(self.table.c.tracker).where(self.table.c.sender_id == sender_id)
             ).first()
@@ -90,7 +139,7 @@ class ConversationTable(MutableMapping[str, str]):
             return default
 
     def __contains__(self, sender_id: object) -> bool:
-        with self.engine.connect() as connection:
+        with self.reachable(), self.engine.connect() as connection:
             found = connection.execute(
                 sa.select(self.table.c.sender_id).where(self.table.c.sender_id == sender_id)
             ).first()
@@ -98,7 +147,7 @@ class ConversationTable(MutableMapping[str, str]):
 
     def __setitem__(self, sender_id: str, tracker: str) -> None:
         values = {"tracker": tracker, "updated_at": time.time()}
-        with self.engine.begin() as connection:
+        with self.reachable(), self.engine.begin() as connection:
             updated = connection.execute(
                 self.table.update().where(self.table.c.sender_id == sender_id).values(**values)
             ).rowcount
@@ -106,20 +155,28 @@ class ConversationTable(MutableMapping[str, str]):
                 connection.execute(self.table.insert().values(sender_id=sender_id, **values))
 
     def __delitem__(self, sender_id: str) -> None:
-        with self.engine.begin() as connection:
+        with self.reachable(), self.engine.begin() as connection:
             if not connection.execute(
                 self.table.delete().where(self.table.c.sender_id == sender_id)
             ).rowcount:
                 raise KeyError(sender_id)
 
     def __iter__(self) -> Iterator[str]:
-        with self.engine.connect() as connection:
+        with self.reachable(), self.engine.connect() as connection:
             senders = [str(row[0]) for row in connection.execute(sa.select(self.table.c.sender_id))]
         return iter(senders)
 
     def __len__(self) -> int:
-        with self.engine.connect() as connection:
+        with self.reachable(), self.engine.connect() as connection:
             return int(connection.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one())
+
+    def delete_older_than(self, cutoff: float) -> int:
+        """Delete the conversations whose last message came before ``cutoff`` (a Unix
+        time); how many were deleted."""
+        with self.reachable(), self.engine.begin() as connection:
+            return int(
+                connection.execute(self.table.delete().where(self.table.c.updated_at < cutoff)).rowcount
+            )
 
 
 class ConversationStore(InMemoryTrackerStore):
@@ -136,6 +193,35 @@ class ConversationStore(InMemoryTrackerStore):
     ) -> None:
         super().__init__(domain or Domain.empty(), event_broker)
         self.store = ConversationTable(conversations_url())
+        self.retention_days = load_settings().retention_days
+        self._next_purge = 0.0
+        # What the purge on start-up deleted (for ``python -m bot purge``).
+        self.purged_at_start = self.purge_if_due()
+
+    def purge(self, now: float | None = None) -> int:
+        """Delete the conversations past their retention (``CONVERSATION_RETENTION_DAYS``);
+        how many were deleted."""
+        now = time.time() if now is None else now
+        deleted = self.store.delete_older_than(now - self.retention_days * SECONDS_PER_DAY)
+        if deleted:
+            logger.info(
+                "Deleted %d conversation(s) with no message in the last %d days.",
+                deleted,
+                self.retention_days,
+            )
+        return deleted
+
+    def purge_if_due(self) -> int:
+        """``purge`` when this process has not in the last ``PURGE_INTERVAL_SECONDS``; how
+        many were deleted."""
+        if time.monotonic() < self._next_purge:
+            return 0
+        self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
+        return self.purge()
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        self.purge_if_due()
+        await super().save(tracker)
 
     async def _retrieve(self, sender_id: str, fetch_all_sessions: bool) -> DialogueStateTracker | None:
         """Rasa's own, reading the row once (it asks ``in`` and then reads: two queries)."""
@@ -279,3 +365,95 @@ class SQLiteLockStore(LockStore):
                 self._write(connection, lock)
             else:
                 self._delete(connection, conversation_id)
+
+
+class SharedLockStore(LockStore):
+    """The lock store endpoints.yml names: Rasa's Redis lock store when ``LOCK_STORE_URL``
+    is set (``redis://[user:password@]host[:port][/db]``; several Rasa servers), else
+    ``SQLiteLockStore`` (the worker processes of one machine).
+
+    Every call goes to that store; Redis or SQLite being unreachable raises
+    ``StoreUnavailable`` (Rasa would raise a bare ``ConnectionError`` or a ``LockError``
+    that hides it), and the next call tries again, so the bot recovers by itself.
+    """
+
+    def __init__(self, endpoint_config: EndpointConfig | None = None) -> None:
+        url = load_settings().lock_store_url
+        self.backend: LockStore
+        if url:
+            self.where = redis_address(url)
+            self.backend = redis_lock_store(url)
+            try:
+                self.backend.red.ping()
+            except redis.exceptions.RedisError as error:
+                logger.error(
+                    "The lock store (Redis at %s) cannot be reached: %s. Messages are refused "
+                    "until it answers.",
+                    self.where,
+                    error,
+                )
+        else:
+            self.backend = SQLiteLockStore(endpoint_config)
+            self.where = str(self.backend.path)
+        super().__init__()
+
+    @contextlib.contextmanager
+    def reachable(self) -> Iterator[None]:
+        try:
+            yield
+        except (redis.exceptions.RedisError, sqlite3.OperationalError, LockError) as error:
+            cause = error.__cause__ or error.__context__ if isinstance(error, LockError) else error
+            if not isinstance(cause, (redis.exceptions.RedisError, sqlite3.OperationalError)):
+                raise
+            logger.error("The lock store %s cannot be used: %s", self.where, cause)
+            raise StoreUnavailable(f"the lock store cannot be reached ({cause})") from error
+
+    def get_lock(self, conversation_id: str) -> TicketLock | None:
+        with self.reachable():
+            return self.backend.get_lock(conversation_id)
+
+    def delete_lock(self, conversation_id: str) -> None:
+        with self.reachable():
+            self.backend.delete_lock(conversation_id)
+
+    def save_lock(self, lock: TicketLock) -> None:
+        with self.reachable():
+            self.backend.save_lock(lock)
+
+    def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
+        with self.reachable():
+            return int(self.backend.issue_ticket(conversation_id, lock_lifetime))
+
+    def update_lock(self, conversation_id: str) -> None:
+        with self.reachable():
+            self.backend.update_lock(conversation_id)
+
+    def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
+        with self.reachable():
+            self.backend.finish_serving(conversation_id, ticket_number)
+
+    def cleanup(self, conversation_id: str, ticket_number: int) -> None:
+        with self.reachable():
+            self.backend.cleanup(conversation_id, ticket_number)
+
+
+def redis_address(url: str) -> str:
+    """``url`` without its user name and password, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(
+            f"LOCK_STORE_URL must start with redis://, rediss:// or unix://, not {url.split(':')[0]!r}"
+        )
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def redis_lock_store(url: str) -> RedisLockStore:
+    """Rasa's Redis lock store on the server ``url`` names (every option a redis URL has)."""
+    redis_address(url)  # checks the scheme
+    store = RedisLockStore()  # Rasa's client to localhost, replaced below before any command
+    store.red = redis.StrictRedis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+    )
+    return store

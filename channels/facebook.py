@@ -6,7 +6,9 @@ time and cannot read ``X-Hub-Signature-256``, the header Meta documents today. I
 ``Messenger`` also handles only the first event of a batch, and Meta batches events under
 load. This connector keeps Rasa's message parsing and output channel and changes those:
 a request must carry a matching HMAC-SHA256 (or, without that header, HMAC-SHA1) of its
-body under the app secret, or it is refused with 403 and never reaches the bot.
+body under the app secret, or it is refused with 403 and never reaches the bot. Rasa hands
+the bot an attachment's address as if the patient had typed it; here a message without
+words gets ``empty_message`` (channels/messaging.py).
 """
 
 from __future__ import annotations
@@ -14,24 +16,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fbmessenger import MessengerClient
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.facebook import FacebookInput, Messenger, MessengerBot
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.messaging import (
+    OnNewMessage,
+    VerifiedInput,
     buttons_in_text,
-    guard_webhook,
-    missing_settings,
-    not_configured_blueprint,
-    read_environment,
+    nothing_to_read,
     refuse,
+    send_reply,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,13 @@ class ListingMessengerBot(MessengerBot):
 
 class EveryEventMessenger(Messenger):
     """Rasa's Messenger parsing, for every event of a batch, answering through
-    ``ListingMessengerBot``."""
+    ``ListingMessengerBot``; a message without words gets ``empty_message_reply``."""
+
+    def __init__(
+        self, page_access_token: str, on_new_message: OnNewMessage, empty_message_reply: str
+    ) -> None:
+        super().__init__(page_access_token, on_new_message)
+        self.empty_message_reply = empty_message_reply
 
     async def handle(self, payload: dict[str, Any], metadata: dict[str, Any] | None) -> None:
         for entry in payload.get("entry") or []:
@@ -95,6 +102,22 @@ class EveryEventMessenger(Messenger):
                     await self.message(event, metadata)
                 elif event.get("postback"):
                     await self.postback(event, metadata)
+
+    async def message(self, message: dict[str, Any], metadata: dict[str, Any] | None) -> None:
+        """A typed message or a quick reply goes to the bot as in Rasa. One without words
+        (a photo, sticker, voice message, file, location) gets ``empty_message_reply``;
+        Rasa would give the bot the attachment's address as if the patient had typed it.
+        The page's own messages, echoed back to it, are not answered."""
+        event = message["message"]
+        if self._is_quick_reply_message(message):
+            await super().message(message, metadata)
+        elif event.get("is_echo"):
+            return
+        elif nothing_to_read(event.get("text")):
+            logger.info("a facebook message without words: asked the patient to type their question")
+            await send_reply(ListingMessengerBot(self.client), self.get_user_id(), self.empty_message_reply)
+        else:
+            await super().message(message, metadata)
 
     async def _handle_user_message(self, text: str, sender_id: str, metadata: dict[str, Any] | None) -> None:
         """Rasa's version, answering through ``ListingMessengerBot``; a failure is logged
@@ -111,39 +134,24 @@ class EveryEventMessenger(Messenger):
             await out_channel.send_action(sender_id, sender_action="typing_off")
 
 
-class VerifiedFacebookInput(FacebookInput):
+class VerifiedFacebookInput(VerifiedInput[FacebookSettings], FacebookInput):
     """Messenger's webhook: the subscription handshake and signed page events."""
 
-    def __init__(self, settings: FacebookSettings | None, problem: str | None = None) -> None:
-        """``settings`` None: not configured, for the reason in ``problem``."""
-        super().__init__(
-            settings and settings.verify_token,
-            settings and settings.app_secret,
-            settings and settings.page_access_token,
-        )
-        self.settings = settings
-        self.problem = problem
+    required = REQUIRED
+
+    rasa_arguments = ("verify_token", "app_secret", "page_access_token")
 
     @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        """Reads the environment only: credentials.yml holds no secrets."""
-        return cls.from_environment()
-
-    @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> VerifiedFacebookInput:
-        values = read_environment(REQUIRED, environ)
-        missing = [name for name in REQUIRED if name not in values]
-        if missing:
-            return cls(None, missing_settings(cls.name(), missing))
-        return cls(FacebookSettings(*(values[name] for name in REQUIRED)))
+    def settings_from(cls, values: dict[str, str]) -> FacebookSettings:
+        return FacebookSettings(*(values[name] for name in REQUIRED))
 
     def messenger_client(self) -> MessengerClient:
         """The Graph API client every reply is sent with (the one place it is built)."""
         return MessengerClient(self.fb_access_token)
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        if self.settings is None:
-            return not_configured_blueprint(self.name(), str(self.problem))
+    def webhook_blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        """Rasa's routes, with a strict handshake and every event of a batch handled."""
+        assert self.settings is not None
         settings = self.settings
         blueprint = Blueprint("fb_webhook")
 
@@ -158,7 +166,9 @@ class VerifiedFacebookInput(FacebookInput):
             return response.text(request.args.get("hub.challenge") or "")
 
         async def webhook(request: Request) -> HTTPResponse:
-            messenger = EveryEventMessenger(settings.page_access_token, on_new_message)
+            messenger = EveryEventMessenger(
+                settings.page_access_token, on_new_message, self.empty_message_reply
+            )
             messenger.client = self.messenger_client()
             await messenger.handle(request.json or {}, self.get_metadata(request))
             return response.text("success")
@@ -166,9 +176,9 @@ class VerifiedFacebookInput(FacebookInput):
         blueprint.add_route(health, "/", methods=["GET"])
         blueprint.add_route(subscribe, "/webhook", methods=["GET"])
         blueprint.add_route(webhook, "/webhook", methods=["POST"])
-        return guard_webhook(blueprint, self.signature_problem)
+        return blueprint
 
-    async def signature_problem(self, request: Request) -> str | None:
+    async def request_problem(self, request: Request) -> str | None:
         """Why the event is not Meta's, or None when its body carries the app's signature."""
         assert self.settings is not None
         return signature_problem(self.settings.app_secret, request.body, request.headers)

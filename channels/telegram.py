@@ -9,6 +9,10 @@ channel, at start-up in every worker: that needs the network to start and would 
 secret at Telegram. Here the webhook is set only on request, through the connector's
 ``/set_webhook`` route, with the secret. aiogram 2.15 (pinned by Rasa 3.6) predates the
 ``secret_token`` parameter, so it is passed to the Bot API directly.
+
+Rasa's connector silently drops a message without text (a photo, a sticker) and fails on an
+update that is not a message; here the first gets ``empty_message`` and the second is
+acknowledged (channels/messaging.py). A caption is read as the message's text.
 """
 
 from __future__ import annotations
@@ -16,19 +20,18 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiogram.bot import api
 from aiogram.types import User
 from aiogram.utils.exceptions import TelegramAPIError
-from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.telegram import TelegramInput, TelegramOutput
-from sanic import Blueprint
+from sanic import response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 
-from channels.messaging import guard_webhook, missing_settings, not_configured_blueprint, read_environment
+from channels.messaging import UnusableSetting, VerifiedInput, nothing_to_read
 
 logger = logging.getLogger(__name__)
 
@@ -75,46 +78,27 @@ class SecretTelegramOutput(TelegramOutput):
         return self._bot_user
 
 
-class VerifiedTelegramInput(TelegramInput):
+class VerifiedTelegramInput(VerifiedInput[TelegramSettings], TelegramInput):
     """Rasa's Telegram connector behind the webhook's secret token."""
 
-    def __init__(self, settings: TelegramSettings | None, problem: str | None = None) -> None:
-        """``settings`` None: not configured, for the reason in ``problem``."""
-        super().__init__(
-            settings and settings.token, settings and settings.bot_name, settings and settings.webhook_url
-        )
-        self.settings = settings
-        self.problem = problem
+    required = REQUIRED
+
+    rasa_arguments = ("token", "bot_name", "webhook_url")
 
     @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        """Reads the environment only: credentials.yml holds no secrets."""
-        return cls.from_environment()
-
-    @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> VerifiedTelegramInput:
-        values = read_environment(REQUIRED, environ)
-        missing = [name for name in REQUIRED if name not in values]
-        if missing:
-            return cls(None, missing_settings(cls.name(), missing))
+    def settings_from(cls, values: dict[str, str]) -> TelegramSettings:
         if not BOT_TOKEN.fullmatch(values["TELEGRAM_TOKEN"]):
-            return cls(None, "TELEGRAM_TOKEN is not a bot token from BotFather (digits:characters)")
+            raise UnusableSetting("TELEGRAM_TOKEN is not a bot token from BotFather (digits:characters)")
         if not SECRET_TOKEN.fullmatch(values["TELEGRAM_SECRET_TOKEN"]):
-            return cls(None, "TELEGRAM_SECRET_TOKEN must be 1-256 characters A-Z, a-z, 0-9, _ or -")
-        settings = TelegramSettings(
+            raise UnusableSetting("TELEGRAM_SECRET_TOKEN must be 1-256 characters A-Z, a-z, 0-9, _ or -")
+        return TelegramSettings(
             token=values["TELEGRAM_TOKEN"],
             bot_name=values["TELEGRAM_BOT_NAME"].removeprefix("@"),
             webhook_url=values["TELEGRAM_WEBHOOK_URL"],
             secret_token=values["TELEGRAM_SECRET_TOKEN"],
         )
-        return cls(settings)
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        if self.settings is None:
-            return not_configured_blueprint(self.name(), str(self.problem))
-        return guard_webhook(super().blueprint(on_new_message), self.secret_problem)
-
-    async def secret_problem(self, request: Request) -> str | None:
+    async def request_problem(self, request: Request) -> str | None:
         """Why the update is not Telegram's, or None when it carries the webhook's secret."""
         assert self.settings is not None
         secret = request.headers.get(SECRET_HEADER)
@@ -123,6 +107,25 @@ class VerifiedTelegramInput(TelegramInput):
         if not hmac.compare_digest(secret.encode(), self.settings.secret_token.encode()):
             return f"{SECRET_HEADER} does not match TELEGRAM_SECRET_TOKEN"
         return None
+
+    async def answer_if_nothing_to_read(self, request: Request) -> HTTPResponse | None:
+        """An update Rasa's handler would drop or fail on: a message without text (a photo,
+        sticker, voice note, location) gets ``empty_message``; a photo's or file's caption
+        is read as the message's text; an update that is no message (the patient blocked
+        the bot: ``my_chat_member``) is acknowledged and nobody is answered."""
+        update = request.json
+        if not isinstance(update, dict) or update.get("callback_query"):
+            return None  # a pressed button: Rasa's handler reads it
+        message = update.get("message") or update.get("edited_message")
+        if not isinstance(message, dict) or not isinstance(message.get("chat"), dict):
+            logger.info("a Telegram update with no message to answer (%s)", ", ".join(sorted(update)))
+            return response.text("success")
+        if nothing_to_read(message.get("text")) and not nothing_to_read(message.get("caption")):
+            message["text"] = message["caption"]  # request.json is the object Rasa's handler reads
+        if not nothing_to_read(message.get("text")):
+            return None
+        await self.send_empty_message_reply(str(message["chat"]["id"]))
+        return response.text("success")  # what Rasa's handler answers Telegram
 
     def get_output_channel(self) -> SecretTelegramOutput:
         """The output channel, without Rasa's ``setWebhook`` call (see the module's text)."""

@@ -6,6 +6,8 @@ Twilio called and the form fields, and refuses a forged or unsigned request with
 Behind a proxy the URL this server sees is not the one Twilio signed, so the public URL
 is read from ``TWILIO_WEBHOOK_URL`` when set.
 
+A message with an empty ``Body`` gets ``empty_message`` (channels/messaging.py).
+
 One webhook serves SMS and WhatsApp: a WhatsApp sender arrives as ``whatsapp:+...`` and is
 answered from ``whatsapp:`` plus ``TWILIO_WHATSAPP_NUMBER`` (default ``TWILIO_NUMBER``).
 """
@@ -14,26 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 import requests
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel
 from rasa.core.channels.twilio import TwilioInput, TwilioOutput
-from sanic import Blueprint
+from sanic import response
 from sanic.request import Request, RequestParameters
+from sanic.response import HTTPResponse
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from channels.messaging import (
-    buttons_in_text,
-    guard_webhook,
-    missing_settings,
-    not_configured_blueprint,
-    read_environment,
-)
+from channels.messaging import VerifiedInput, buttons_in_text, nothing_to_read
 
 logger = logging.getLogger(__name__)
 
@@ -90,45 +86,25 @@ class SmsOutput(TwilioOutput):
         await self.send_text_message(recipient_id, buttons_in_text(text, buttons))
 
 
-class VerifiedTwilioInput(TwilioInput):
+class VerifiedTwilioInput(VerifiedInput[TwilioSettings], TwilioInput):
     """Rasa's Twilio connector behind Twilio's request signature."""
 
-    def __init__(self, settings: TwilioSettings | None, problem: str | None = None) -> None:
-        """``settings`` None: not configured, for the reason in ``problem``."""
-        super().__init__(
-            settings and settings.account_sid,
-            settings and settings.auth_token,
-            settings and settings.sms_number,
-        )
-        self.settings = settings
-        self.problem = problem
+    required = REQUIRED
+    optional = OPTIONAL
+
+    rasa_arguments = ("account_sid", "auth_token", "sms_number")
 
     @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        """Reads the environment only: credentials.yml holds no secrets."""
-        return cls.from_environment()
-
-    @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> VerifiedTwilioInput:
-        values = read_environment(REQUIRED + OPTIONAL, environ)
-        missing = tuple(name for name in REQUIRED if name not in values)
-        if missing:
-            return cls(None, missing_settings(cls.name(), missing))
-        settings = TwilioSettings(
+    def settings_from(cls, values: dict[str, str]) -> TwilioSettings:
+        return TwilioSettings(
             account_sid=values["TWILIO_ACCOUNT_SID"],
             auth_token=values["TWILIO_AUTH_TOKEN"],
             sms_number=values["TWILIO_NUMBER"],
             whatsapp_number=values.get("TWILIO_WHATSAPP_NUMBER", values["TWILIO_NUMBER"]),
             webhook_url=values.get("TWILIO_WEBHOOK_URL"),
         )
-        return cls(settings)
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        if self.settings is None:
-            return not_configured_blueprint(self.name(), str(self.problem))
-        return guard_webhook(super().blueprint(on_new_message), self.signature_problem)
-
-    async def signature_problem(self, request: Request) -> str | None:
+    async def request_problem(self, request: Request) -> str | None:
         """Why the request is not Twilio's, or None when its signature matches."""
         assert self.settings is not None
         signature = request.headers.get("X-Twilio-Signature")
@@ -138,6 +114,17 @@ class VerifiedTwilioInput(TwilioInput):
         if not RequestValidator(self.settings.auth_token).validate(url, signed_fields(request), signature):
             return f"X-Twilio-Signature does not match a request to {url} (proxy? set TWILIO_WEBHOOK_URL)"
         return None
+
+    async def answer_if_nothing_to_read(self, request: Request) -> HTTPResponse | None:
+        """A message with an empty ``Body`` (a WhatsApp photo, voice note or location, a
+        picture by MMS): Rasa's handler would fail on it and the patient hear nothing. A
+        photo with a caption has the caption as its ``Body`` and goes to the bot."""
+        form = signed_fields(request)
+        sender = form.get("From")
+        if not sender or not nothing_to_read(form.get("Body")):
+            return None
+        await self.send_empty_message_reply(sender)
+        return response.text("", status=204)  # what Rasa's handler answers Twilio
 
     def get_output_channel(self) -> OutputChannel:
         assert self.settings is not None

@@ -5,17 +5,31 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from rasa.core.lock_store import LockStore
+from rasa.core.lock_store import LockStore, RedisLockStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.stores import ConversationStore, ConversationTable, SQLiteLockStore, conversations_url
+from bot import cli
+from bot.servers import free_port
+from bot.settings import load_settings
+from bot.stores import (
+    ConversationStore,
+    ConversationTable,
+    SharedLockStore,
+    SQLiteLockStore,
+    StoreUnavailable,
+    conversations_url,
+    redis_address,
+    redis_lock_store,
+)
+from tests.services import Redis
 
 
 def _issue(path: str, count: int, queue: multiprocessing.Queue) -> None:
@@ -37,25 +51,34 @@ def test_processes_sharing_the_lock_file_never_get_the_same_ticket(tmp_path: Pat
     assert sorted(tickets) == list(range(160))
 
 
-def test_a_second_message_of_a_conversation_waits_for_the_first(tmp_path: Path) -> None:
-    first_worker, second_worker = (
-        SQLiteLockStore(path=tmp_path / "l.db"),
-        SQLiteLockStore(path=tmp_path / "l.db"),
-    )
+IN_ORDER = ["first starts", "first ends", "second starts", "second ends"]
+
+
+def _two_messages_of_one_conversation(first: LockStore, second: LockStore, conversation: str) -> list[str]:
+    """Two messages of ``conversation`` handled at once, each through its own lock store (two
+    workers or two servers): the order in which their handling started and ended."""
     order: list[str] = []
 
     async def handle(store: LockStore, name: str, delay: float) -> None:
         await asyncio.sleep(delay)
-        async with store.lock("patient-1", wait_time_in_seconds=0.05):
+        async with store.lock(conversation, wait_time_in_seconds=0.05):
             order.append(f"{name} starts")
             await asyncio.sleep(0.2)
             order.append(f"{name} ends")
 
     async def both() -> None:
-        await asyncio.gather(handle(first_worker, "first", 0), handle(second_worker, "second", 0.05))
+        await asyncio.gather(handle(first, "first", 0), handle(second, "second", 0.05))
 
     asyncio.run(both())
-    assert order == ["first starts", "first ends", "second starts", "second ends"]
+    return order
+
+
+def test_a_second_message_of_a_conversation_waits_for_the_first(tmp_path: Path) -> None:
+    first_worker, second_worker = (
+        SQLiteLockStore(path=tmp_path / "l.db"),
+        SQLiteLockStore(path=tmp_path / "l.db"),
+    )
+    assert _two_messages_of_one_conversation(first_worker, second_worker, "patient-1") == IN_ORDER
     assert first_worker.get_lock("patient-1") is None  # nobody waits: the lock is gone
 
 
@@ -94,9 +117,7 @@ def test_a_conversation_is_read_with_one_query_and_only_its_last_session(
     events = [*session, UserUttered("first visit"), *session, UserUttered("second visit")]
     asyncio.run(store.save(DialogueStateTracker.from_events("patient-1", events)))
     statements: list[str] = []
-    sa.event.listen(
-        store.store.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
-    )
+    sa.event.listen(store.store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
 
     def texts(tracker: DialogueStateTracker | None) -> list[str | None]:
         assert tracker is not None
@@ -152,3 +173,106 @@ def test_worker_processes_starting_together_both_get_the_table(tmp_path: Path) -
         for worker in workers:
             worker.join(timeout=60)
         assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+
+
+def _saved_at(store: ConversationStore, sender: str, when: float) -> None:
+    asyncio.run(store.save(DialogueStateTracker.from_events(sender, [UserUttered("hello")])))
+    with store.store.engine.begin() as connection:
+        table = store.store.table
+        connection.execute(table.update().where(table.c.sender_id == sender).values(updated_at=when))
+
+
+def test_conversations_past_their_retention_are_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
+    monkeypatch.setenv("CONVERSATION_RETENTION_DAYS", "30")
+    load_settings.cache_clear()
+    try:
+        store = ConversationStore(Domain.empty())
+    finally:
+        load_settings.cache_clear()
+    now = time.time()
+    _saved_at(store, "last-message-31-days-ago", now - 31 * 86400)
+    _saved_at(store, "last-message-29-days-ago", now - 29 * 86400)
+    assert store.purge(now) == 1
+    assert sorted(store.store) == ["last-message-29-days-ago"]
+    assert asyncio.run(store.retrieve("last-message-31-days-ago")) is None
+
+
+def test_a_server_purges_when_it_starts_and_then_at_most_hourly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
+    first = ConversationStore(Domain.empty())
+    _saved_at(first, "old", time.time() - 400 * 86400)
+    assert "old" in first.store
+    second = ConversationStore(Domain.empty())  # a server starting: purges at once
+    assert "old" not in second.store
+    _saved_at(second, "old-again", time.time() - 400 * 86400)
+    asyncio.run(second.save(DialogueStateTracker.from_events("new", [UserUttered("hi")])))
+    assert "old-again" in second.store  # not due yet: the last purge was a moment ago
+    second._next_purge = 0.0  # an hour later
+    asyncio.run(second.save(DialogueStateTracker.from_events("new", [UserUttered("hi")])))
+    assert "old-again" not in second.store and "new" in second.store
+
+
+def test_an_unreachable_database_is_an_error_never_an_empty_conversation() -> None:
+    port = free_port()  # nobody listens there
+    with pytest.raises(StoreUnavailable, match="the conversation database cannot be reached"):
+        ConversationTable(sa.engine.make_url(f"postgresql://meso:secret@127.0.0.1:{port}/meso"))
+
+
+def test_the_lock_store_is_sqlite_unless_a_redis_url_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("LOCK_STORE_URL", raising=False)
+    load_settings.cache_clear()
+    try:
+        assert isinstance(SharedLockStore().backend, SQLiteLockStore)
+        port = free_port()
+        monkeypatch.setenv("LOCK_STORE_URL", f"redis://:hunter2@127.0.0.1:{port}/3")
+        load_settings.cache_clear()
+        shared = SharedLockStore()  # Redis is not running: logged, not fatal
+    finally:
+        load_settings.cache_clear()
+    assert isinstance(shared.backend, RedisLockStore)
+    assert shared.where == f"redis://127.0.0.1:{port}/3"  # no password in logs
+    with pytest.raises(StoreUnavailable, match="the lock store cannot be reached"):
+        asyncio.run(_lock_once(shared))
+
+
+async def _lock_once(store: LockStore) -> None:
+    async with store.lock("patient-1"):
+        pass
+
+
+def test_a_lock_store_url_must_be_redis() -> None:
+    with pytest.raises(ValueError, match="LOCK_STORE_URL must start with redis://"):
+        redis_address("http://127.0.0.1:6379")
+
+
+def test_locks_in_a_real_redis_keep_one_conversations_messages_in_order(tmp_path: Path) -> None:
+    with Redis(tmp_path).running() as server:
+        assert isinstance(server, Redis)
+        stores = [redis_lock_store(server.url), redis_lock_store(server.url)]  # two Rasa servers
+        tickets = [store.issue_ticket("patient-1") for store in stores for _ in range(3)]
+        assert tickets == list(range(6))
+        stores[1].delete_lock("patient-1")
+        assert _two_messages_of_one_conversation(*stores, "patient-2") == IN_ORDER
+
+
+def test_python_m_bot_purge_deletes_what_is_past_retention(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
+    store = ConversationStore(Domain.empty())
+    _saved_at(store, "old", time.time() - 31 * 86400)
+    _saved_at(store, "recent", time.time())
+    assert cli.main(["purge"]) == 0
+    assert sorted(store.store) == ["recent"]
+    assert "Deleted 1 conversation(s) with no message in the last 30 days" in capsys.readouterr().out

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import os
-import sys
 import threading
 import urllib.parse
 import uuid
@@ -47,7 +46,7 @@ from actions.answer import ActionAnswerFaq
 from actions.fallback import ActionOutOfScope
 from bot.answers import compose_answer
 from bot.knowledge import KnowledgeBase
-from bot.servers import DEFAULT_MODEL, BotAddress, action_server, free_port, serve, server_environment
+from bot.servers import DEFAULT_MODEL, BotAddress, action_server, free_port, rasa_server
 from bot.settings import PROJECT_DIR
 from bot.stores import ConversationStore
 from channels import facebook, telegram, twilio
@@ -470,6 +469,58 @@ def test_topics_offered_on_sms_arrive_in_one_message_without_payloads(
     assert "/faq_" not in sms
 
 
+# What Twilio adds to the form of a WhatsApp message that is not text (its Body is empty).
+WHATSAPP_PHOTO = {
+    "NumMedia": "1",
+    "MediaContentType0": "image/jpeg",
+    "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+    "MessageType": "image",
+}
+WHATSAPP_LOCATION = {"Latitude": "51.5072", "Longitude": "-0.1276", "MessageType": "location"}
+
+
+@pytest.mark.parametrize(
+    ("app", "text", "extra"),
+    [
+        ("whatsapp", "", WHATSAPP_PHOTO),
+        ("whatsapp", "", WHATSAPP_LOCATION),
+        ("whatsapp", "", {"NumMedia": "1", "MediaContentType0": "audio/ogg", "MessageType": "audio"}),
+        ("sms", "", {"NumMedia": "1", "MediaContentType0": "image/png"}),
+        ("sms", " \n\u200b ", {}),
+    ],
+)
+def test_a_twilio_message_without_words_gets_the_calm_reply_and_the_bot_reads_nothing(
+    app: str, text: str, extra: dict[str, str], fake_api: FakeApi, bot: StandInBot, knowledge: KnowledgeBase
+) -> None:
+    """Rasa's handler fails on an empty Body (a 500, and the patient hears nothing)."""
+    patient, clinic = PATIENT_PHONE, TWILIO_ENV["TWILIO_NUMBER"]
+    if app == "whatsapp":
+        patient, clinic = "whatsapp:" + PATIENT_PHONE, "whatsapp:" + TWILIO_ENV["TWILIO_WHATSAPP_NUMBER"]
+    form = {**twilio_form(text, sender=patient, to=clinic), **extra}
+
+    async def scenario() -> Reply:
+        async with serving(twilio_channel(fake_api), bot) as url:
+            return await post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))
+
+    reply = asyncio.run(scenario())
+    assert reply.status == 204, reply.text
+    [message] = [call.fields for call in fake_api.calls]
+    assert (message["To"], message["From"]) == (patient, clinic)
+    assert message["Body"] == knowledge.replies.empty_message
+    assert bot.received == []
+
+
+def test_an_unsigned_message_without_words_is_refused_before_any_reply(
+    fake_api: FakeApi, bot: StandInBot
+) -> None:
+    async def scenario() -> Reply:
+        async with serving(twilio_channel(fake_api), bot) as url:
+            return await post_to_twilio(url, {**twilio_form(""), **WHATSAPP_PHOTO}, None)
+
+    assert asyncio.run(scenario()).status == 403
+    assert bot.received == [] and fake_api.calls == []
+
+
 # --- Telegram -----------------------------------------------------------------------------
 
 
@@ -586,6 +637,95 @@ def test_telegram_with_an_unusable_setting_is_not_configured(name: str, value: s
     channel = VerifiedTelegramInput.from_environment({**TELEGRAM_ENV, name: value})
     assert isinstance(channel, VerifiedTelegramInput)
     assert channel.settings is None and problem in str(channel.problem)
+
+
+PHOTO = [{"file_id": "AgACAgQAAxkBAAIB", "file_unique_id": "AQADl7Ex", "width": 90, "height": 67}]
+STICKER = {"file_id": "CAACAgIAAxkBAAIC", "file_unique_id": "AgAD", "width": 512, "height": 512}
+
+
+def telegram_message_update(chat_id: int = 424242, **content: Any) -> dict[str, Any]:
+    """An Update for a message of another kind than text: ``content`` replaces the text."""
+    update = telegram_update("", chat_id)
+    del update["message"]["text"]
+    update["message"].update(content)
+    return update
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"photo": PHOTO},
+        {"sticker": {**STICKER, "is_animated": False, "emoji": "\U0001f44d"}},
+        {"voice": {"file_id": "AwACAgQ", "file_unique_id": "AgADvw", "duration": 3}},
+        {"location": {"latitude": 51.5072, "longitude": -0.1276}},
+        {"text": "\u200b \u2060"},
+    ],
+    ids=["photo", "sticker", "voice", "location", "invisible text"],
+)
+def test_a_telegram_message_without_words_gets_the_calm_reply(
+    content: dict[str, Any], fake_api: FakeApi, bot: StandInBot, knowledge: KnowledgeBase
+) -> None:
+    """Rasa's connector drops such a message: the patient would wait for an answer."""
+
+    async def scenario() -> Reply:
+        async with serving(telegram_channel(fake_api), bot) as url:
+            update = telegram_message_update(**content)
+            return await post_to_telegram(url, update, TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"])
+
+    reply = asyncio.run(scenario())
+    assert (reply.status, reply.text) == (200, "success")
+    [sent] = [call.fields for call in fake_api.calls if call.path.endswith("/sendMessage")]
+    assert sent["chat_id"] == "424242" and sent["text"] == knowledge.replies.empty_message
+    assert bot.received == []
+
+
+@pytest.mark.parametrize("app", ["whatsapp", "telegram"])
+def test_a_photo_with_a_caption_is_answered_from_its_caption(
+    app: str, fake_api: FakeApi, bot: StandInBot, knowledge: KnowledgeBase
+) -> None:
+    """WhatsApp sends the caption as the text; Rasa's Telegram connector drops it."""
+    topic = knowledge.topic("pain")
+
+    async def scenario() -> Reply:
+        if app == "whatsapp":
+            clinic = "whatsapp:" + TWILIO_ENV["TWILIO_NUMBER"]
+            form = {**twilio_form(topic.question, "whatsapp:" + PATIENT_PHONE, clinic), **WHATSAPP_PHOTO}
+            async with serving(twilio_channel(fake_api), bot) as url:
+                return await post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))
+        update = telegram_message_update(photo=PHOTO, caption=topic.question)
+        async with serving(telegram_channel(fake_api), bot) as url:
+            return await post_to_telegram(url, update, TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"])
+
+    assert asyncio.run(scenario()).status in (200, 204)
+    [text] = fake_api.sent_texts()
+    assert text.startswith(topic.answer) and text.endswith(knowledge.caveat)
+    assert [m.text for m in bot.received] == [topic.question]
+
+
+def test_a_telegram_update_that_is_no_message_is_acknowledged_not_a_crash(
+    fake_api: FakeApi, bot: StandInBot
+) -> None:
+    """Telegram sends ``my_chat_member`` when a patient blocks the bot; Rasa fails on it
+    with a 500, and Telegram then sends it again and again."""
+    person = {"id": 424242, "is_bot": False, "first_name": "Ann"}
+    member = {"user": {"id": 1, "is_bot": True, "first_name": "Clinic"}, "status": "member"}
+    update = {
+        "update_id": 100000003,
+        "my_chat_member": {
+            "chat": {"id": 424242, "first_name": "Ann", "type": "private"},
+            "from": person,
+            "date": 1700000002,
+            "old_chat_member": member,
+            "new_chat_member": {**member, "status": "kicked", "until_date": 0},
+        },
+    }
+
+    async def scenario() -> Reply:
+        async with serving(telegram_channel(fake_api), bot) as url:
+            return await post_to_telegram(url, update, TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"])
+
+    assert asyncio.run(scenario()).status == 200
+    assert bot.received == [] and fake_api.calls == []
 
 
 # --- Facebook Messenger -------------------------------------------------------------------
@@ -720,6 +860,55 @@ def test_the_messenger_subscription_handshake(fake_api: FakeApi, bot: StandInBot
     assert wrong.status == 403 and "1158201444" not in wrong.text
 
 
+def messenger_attachment(kind: str, sender: str = "6543210987654321", **payload: Any) -> dict[str, Any]:
+    """A Messenger event whose message is an attachment only (no text)."""
+    event = messenger_event("", sender)
+    attachment = {"type": kind, "payload": {"url": "https://scontent.example/photo.jpg", **payload}}
+    event["message"] = {"mid": event["message"]["mid"], "attachments": [attachment]}
+    return event
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [("image", {}), ("image", {"sticker_id": 369239263222822}), ("audio", {}), ("file", {})],
+    ids=["photo", "sticker", "voice", "file"],
+)
+def test_a_messenger_attachment_gets_the_calm_reply_and_the_next_event_its_answer(
+    kind: str, payload: dict[str, Any], fake_api: FakeApi, bot: StandInBot, knowledge: KnowledgeBase
+) -> None:
+    """Rasa would hand the bot the attachment's address as if the patient had typed it."""
+    cost = knowledge.topic("cost")
+    body = page_events(
+        messenger_attachment(kind, sender="111", **payload), messenger_event(cost.question, sender="222")
+    )
+
+    async def scenario() -> Reply:
+        async with serving(facebook_channel(fake_api), bot) as url:
+            return await post_to_messenger(url, body, hub_signatures(body))
+
+    reply = asyncio.run(scenario())
+    assert (reply.status, reply.text) == (200, "success")
+    messages = [call.fields for call in fake_api.calls if "message" in call.fields]
+    assert [m["recipient"]["id"] for m in messages] == ["111", "222"]
+    calm, answer = fake_api.sent_texts()
+    assert calm == knowledge.replies.empty_message
+    assert answer.startswith(cost.answer) and answer.endswith(knowledge.caveat)
+    assert [(m.sender_id, m.text) for m in bot.received] == [("222", cost.question)]
+
+
+def test_the_pages_own_messages_echoed_back_are_not_answered(fake_api: FakeApi, bot: StandInBot) -> None:
+    echo = messenger_attachment("image", sender=PAGE_ID)
+    echo["message"]["is_echo"] = True
+    body = page_events(echo)
+
+    async def scenario() -> Reply:
+        async with serving(facebook_channel(fake_api), bot) as url:
+            return await post_to_messenger(url, body, hub_signatures(body))
+
+    assert asyncio.run(scenario()).status == 200
+    assert bot.received == [] and fake_api.calls == []
+
+
 # --- not configured -----------------------------------------------------------------------
 
 CHANNELS: dict[str, tuple[type[InputChannel], tuple[str, ...]]] = {
@@ -843,13 +1032,9 @@ def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot
     credentials = work / "credentials.yml"
     credentials.write_text(E2E_CREDENTIALS, encoding="utf-8")
     address = BotAddress(rasa_port=free_port(), action_port=free_port())
-    command = [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(DEFAULT_MODEL)]
-    command += ["--port", str(address.rasa_port), "--credentials", str(credentials)]
-    command += ["--endpoints", "endpoints.yml"]
     with fake_api_server() as fake, action_server(address, work):
         apps = {**TWILIO_ENV, **TELEGRAM_ENV, **FACEBOOK_ENV, FAKE_API_URL: fake.url}
-        env = {**server_environment(address), **apps}
-        with serve("the Rasa server", command, f"{address.rasa_url}/", env, work / "rasa-server.log"):
+        with rasa_server(address, DEFAULT_MODEL, work, credentials=credentials, env=apps):
             yield RunningBot(f"{address.rasa_url}/webhooks", fake)
 
 
@@ -913,6 +1098,32 @@ def test_e2e_a_red_flag_on_whatsapp_gets_only_the_urgent_reply(
     assert message["To"] == patient and message["From"] == clinic
     assert message["Body"].startswith(knowledge.replies.emergency.split(".")[0])
     assert knowledge.caveat not in message["Body"]
+
+
+@pytest.mark.e2e
+def test_e2e_messages_without_words_get_the_calm_reply_on_every_app(
+    running_bot: RunningBot, knowledge: KnowledgeBase
+) -> None:
+    running_bot.fake_api.calls.clear()
+    phone, chat_id = "whatsapp:" + new_phone(), int(str(uuid.uuid4().int)[:9])
+    twilio_url = f"{running_bot.url}/twilio"
+    form = {**twilio_form("", phone, "whatsapp:" + TWILIO_ENV["TWILIO_NUMBER"]), **WHATSAPP_PHOTO}
+    body = page_events(messenger_attachment("image", sender=str(uuid.uuid4().int)[:16]))
+
+    async def scenario() -> list[Reply]:
+        return [
+            await post_to_twilio(twilio_url, form, twilio_signature(f"{twilio_url}/webhook", form)),
+            await post_to_telegram(
+                f"{running_bot.url}/telegram",
+                telegram_message_update(chat_id, photo=PHOTO),
+                TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"],
+            ),
+            await post_to_messenger(f"{running_bot.url}/facebook", body, hub_signatures(body)),
+        ]
+
+    assert [reply.status for reply in asyncio.run(scenario())] == [204, 200, 200]
+    assert running_bot.fake_api.sent_texts() == [knowledge.replies.empty_message] * 3
+    assert stored_conversation(phone) is None  # the bot did not read it
 
 
 @pytest.mark.e2e

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import requests
@@ -33,9 +33,9 @@ from bot.answers import compose_answer, emergency_reply
 from bot.clinic import default_clinic
 from bot.knowledge import KnowledgeBase
 from bot.servers import DEFAULT_MODEL, BotAddress, free_port, running_bot, serve
-from bot.settings import PROJECT_DIR
+from bot.settings import PROJECT_DIR, load_settings
 from bot.stores import ConversationStore
-from channels.socketio import WIDGET_PATH, widget_url
+from channels.socketio import WIDGET_PATH, SessionSigner, session_secret, widget_url
 from tests.socketio_echo_server import ECHO
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,14 +47,15 @@ WAIT_SECONDS = 60  # an upper bound for a reply to arrive, never a measured time
 
 
 @contextmanager
-def echo_server(channel: str, log: Path) -> Iterator[str]:
-    """The URL of an echo bot behind Rasa's socket.io channel ("rasa") or this project's."""
+def echo_server(channel: str, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """The URL of an echo bot behind Rasa's socket.io channel ("rasa") or this project's,
+    with ``env`` added to its environment."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "tests.socketio_echo_server", "--channel", channel, "--port", str(port)]
-    with serve(
-        f"the socket.io echo server ({channel})", command, f"{url}/webhooks/socketio/", dict(os.environ), log
-    ):
+    environment = {**os.environ, **(env or {})}
+    health = f"{url}/webhooks/socketio/"
+    with serve(f"the socket.io echo server ({channel})", command, health, environment, log):
         yield url
 
 
@@ -64,20 +65,36 @@ def widget_echo(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+class Session(NamedTuple):
+    """A session as the server confirms it: its id and the token that proves it was given."""
+
+    id: str
+    token: str | None  # None from Rasa's own channel, which has no tokens
+
+
 class Patient:
     """A socket.io client that asks for a session the way the widget does."""
 
-    def __init__(self, url: str) -> None:
-        self.client = socketio.Client()
-        self.confirmed: queue.Queue[str] = queue.Queue()
+    def __init__(self, url: str, origin: str | None = None) -> None:
+        # The websocket handshake's Origin header, as a browser on a page at `origin` sends
+        # it; without it, the websocket client sends the server's own origin.
+        options = {"origin": origin} if origin else {}
+        self.client = socketio.Client(websocket_extra_options=options)
+        self.confirmed: queue.Queue[Any] = queue.Queue()
         self.replies: queue.Queue[dict[str, Any]] = queue.Queue()
         self.client.on("session_confirm", self.confirmed.put)
         self.client.on("bot_uttered", self.replies.put)
         self.client.connect(url, transports=["websocket"])
 
-    def start_session(self, session_id: str | None = None) -> str:
-        self.client.emit("session_request", {"session_id": session_id})
-        return self.confirmed.get(timeout=WAIT_SECONDS)
+    def start_session(self, session_id: str | None = None, token: str | None = None) -> Session:
+        self.client.emit("session_request", {"session_id": session_id, "session_token": token})
+        confirmed = self.confirmed.get(timeout=WAIT_SECONDS)
+        if isinstance(confirmed, str):
+            return Session(confirmed, None)
+        return Session(str(confirmed["session_id"]), str(confirmed["session_token"]))
+
+    def resume(self, session: Session) -> Session:
+        return self.start_session(session.id, session.token)
 
     def rooms(self, url: str) -> list[str]:
         rooms: list[str] = requests.get(f"{url}/rooms/{self.client.get_sid()}", timeout=10).json()
@@ -92,28 +109,28 @@ def test_only_the_fixed_channel_joins_the_sessions_room(channel: str, joins: boo
     with echo_server(channel, tmp_path / "echo-server.log") as url:
         patient = Patient(url)
         try:
-            session_id = patient.start_session()
+            session = patient.start_session()
             rooms = patient.rooms(url)
         finally:
             patient.client.disconnect()
     # Rasa 3.6.21 calls the coroutine sio.enter_room without awaiting it (python-socketio
     # >= 5.10), so replies, sent to the session's room, reach no one. If this fails for
-    # "rasa", Rasa was fixed and channels/socketio.py can go.
-    assert (session_id in rooms) is joins
+    # "rasa", Rasa was fixed (channels/socketio.py still binds sessions to their tab).
+    assert (session.id in rooms) is joins
 
 
 def test_replies_arrive_with_session_persistence_and_after_a_reload(widget_echo: str) -> None:
     url = widget_echo
     first = Patient(url)
-    session_id = first.start_session()
-    first.say("hello", session_id)
+    session = first.start_session()
+    first.say("hello", session.id)
     assert first.replies.get(timeout=WAIT_SECONDS) == {"text": ECHO + "hello"}
     first.client.disconnect()
 
-    reloaded = Patient(url)  # a page reload: a new connection, the session id from storage
+    reloaded = Patient(url)  # a page reload: a new connection, the session id and token from storage
     try:
-        assert reloaded.start_session(session_id) == session_id
-        reloaded.say("still there?", session_id)
+        assert reloaded.resume(session) == session
+        reloaded.say("still there?", session.id)
         assert reloaded.replies.get(timeout=WAIT_SECONDS) == {"text": ECHO + "still there?"}
     finally:
         reloaded.client.disconnect()
@@ -123,11 +140,11 @@ def test_a_session_id_the_server_did_not_make_is_replaced(widget_echo: str) -> N
     url = widget_echo
     patient = Patient(url)
     try:
-        for chosen in ("patient-1", "", None, "A" * 32):
-            session_id = patient.start_session(chosen)
-            assert session_id != chosen and len(session_id) == 32 and int(session_id, 16) >= 0
         made = patient.start_session()
-        assert patient.start_session(made) == made
+        for chosen in ("patient-1", "", None, "A" * 32):
+            session = patient.start_session(chosen, made.token)
+            assert session.id != chosen and len(session.id) == 32 and int(session.id, 16) >= 0
+        assert patient.resume(made) == made
     finally:
         patient.client.disconnect()
 
@@ -244,9 +261,11 @@ class ChatPage:
         return [text(message) for message in self.messages()]
 
     def stored_session(self) -> str:
-        return str(
-            self.driver.execute_script("return JSON.parse(sessionStorage.getItem('mesochat.session'))")
-        )
+        return self.stored("session")
+
+    def stored(self, name: str) -> str:
+        script = f"return JSON.parse(sessionStorage.getItem('mesochat.{name}'))"
+        return str(self.driver.execute_script(script))
 
     def replies_with_metadata(self) -> list[WebElement]:
         return self.find(".meso-msg-bot[data-route]")
@@ -345,9 +364,12 @@ def test_a_patient_chats_in_the_widget(
     assert text(page.find(".meso-msg-patient")[-1]) == XSS
     assert page.find("img, b") == [] and browser.execute_script("return window.mesoXss") is None
 
-    # A reload: the same conversation, shown again and continued; nothing in localStorage.
+    # A reload: the same conversation, shown again and continued, because the tab presents
+    # the session's token the server gave it (channels/socketio.py); nothing in localStorage.
     shown = page.texts()
     session_id = page.stored_session()
+    signer = SessionSigner(session_secret(load_settings()))  # the servers' secret, in BOT_DATA_DIR
+    assert page.stored("sessionToken") == signer.token(session_id)
     page.reload()
     assert page.texts() == shown and page.stored_session() == session_id
     again = knowledge.topic("cost")

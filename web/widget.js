@@ -11,7 +11,9 @@
  *   createElement only. Links are made from http(s) URLs in the bot's text with
  *   createElement("a") and an href checked by the URL parser.
  * - The conversation is kept in sessionStorage only (gone when the tab closes), never in
- *   localStorage: health questions on a shared computer must not outlive the visit.
+ *   localStorage: health questions on a shared computer must not outlive the visit. The
+ *   same goes for the session id and its token, which together let the tab continue its
+ *   conversation after a reload (docs/security.md).
  * - Every word the bot says comes from the bot (its YAML). The widget's own words (title,
  *   placeholder, labels) are options with English defaults.
  */
@@ -117,7 +119,11 @@
   function MesoChat(host) {
     var history = store.read("history", []);
     this.messages = Array.isArray(history) ? history : [];
+    // The session id names the conversation on the server; the token, given with it,
+    // proves this tab was given it. Both are presented again after a reload: an id
+    // without its token gets a new session.
     this.sessionId = store.read("session", null);
+    this.sessionToken = store.read("sessionToken", null);
     this.socket = null;
     this.ready = false;
     this.build(host);
@@ -211,11 +217,14 @@
     });
     this.socket = socket;
     socket.on("connect", function () {
-      socket.emit("session_request", { session_id: chat.sessionId });
+      socket.emit("session_request", { session_id: chat.sessionId, session_token: chat.sessionToken });
     });
-    socket.on("session_confirm", function (sessionId) {
-      chat.sessionId = sessionId;
-      store.write("session", sessionId);
+    socket.on("session_confirm", function (session) {
+      if (!session || typeof session.session_id !== "string") return;
+      chat.sessionId = session.session_id;
+      chat.sessionToken = typeof session.session_token === "string" ? session.session_token : null;
+      store.write("session", chat.sessionId);
+      store.write("sessionToken", chat.sessionToken);
       chat.setReady(true);
     });
     socket.on("disconnect", function () { chat.setReady(false); });

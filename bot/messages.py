@@ -1,0 +1,110 @@
+"""A patient's message before the bot reads it: normalised, then judged.
+
+Every channel hands the patient's text to :func:`judge_message` first (the REST channel,
+``channels/rest.py``, does; the socket.io channel should, see docs/bad-input.md):
+
+- **Control characters are removed, never refused.** Line breaks, tabs and the
+  other whitespace controls become a space; the rest (NUL, escape, bell, DEL, the C1 range)
+  and unpaired surrogates (which JSON's ``\\ud800`` escapes can produce and no database or
+  encoder accepts) are deleted. The text is then put in Unicode NFC form and runs of
+  whitespace are collapsed to one space, trimmed at both ends. Nothing else is changed:
+  emoji, every script, HTML and SQL-looking text reach the bot as typed (it only ever
+  treats them as words).
+- **Rasa's conversation commands are read as words.** A message starting with ``/`` names
+  an intent directly (that is how the bot's buttons work, ``/faq_cost``), so a patient
+  typing ``/restart``, ``/back`` or ``/session_start`` would silently reset or rewind the
+  conversation with no reply. No button of this bot sends them: they lose their ``/`` and
+  the NLU reads the word like any other message.
+- **Empty**: nothing left to read (no letter, mark, digit, punctuation or symbol, e.g.
+  only spaces or zero-width characters). The bot does not read it; the patient is asked
+  for their question (``empty_message`` in data/faq/replies.yml).
+- **Too long**: more than ``MAX_MESSAGE_CHARS`` characters (default 1,000) after
+  normalising. The bot does not read it; the patient is told the limit
+  (``message_too_long``).
+
+Pure functions, no framework: tested in tests/test_bad_input.py.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from bot.answers import Answer
+from bot.knowledge import Replies
+
+# The metadata (``custom.data``) of the reply to a message the bot did not read.
+ROUTE_INPUT = "input"
+TOPIC_EMPTY_MESSAGE = "empty_message"
+TOPIC_MESSAGE_TOO_LONG = "message_too_long"
+
+# Rasa's default intents that act on the conversation itself, as a patient could type them
+# (Rasa reads "/<intent>", optionally followed by "@<confidence>" or "{<entities>}").
+RASA_COMMAND = re.compile(r"^/(restart|back|session_start)\s*([@{].*)?$", re.DOTALL)
+# Unicode categories of characters that carry something to read.
+_READABLE_CATEGORIES = ("L", "M", "N", "P", "S")
+
+
+class Verdict(enum.Enum):
+    READ = "read"  # the bot reads it
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+
+
+@dataclass(frozen=True)
+class PatientMessage:
+    """The normalised ``text`` and whether the bot reads it."""
+
+    text: str
+    verdict: Verdict
+
+    @property
+    def length(self) -> int:
+        return len(self.text)
+
+
+def _without_controls(text: str) -> str:
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            if char.isspace():
+                kept.append(" ")
+        elif category != "Cs":
+            kept.append(char)
+    return "".join(kept)
+
+
+def normalise_message(text: str) -> str:
+    """``text`` without control characters or unpaired surrogates, in NFC form, with
+    whitespace collapsed to single spaces and trimmed."""
+    return " ".join(unicodedata.normalize("NFC", _without_controls(text)).split())
+
+
+def has_something_to_read(text: str) -> bool:
+    return any(unicodedata.category(char)[0] in _READABLE_CATEGORIES for char in text)
+
+
+def judge_message(text: str, max_chars: int) -> PatientMessage:
+    """Normalise a patient's message and decide whether the bot reads it."""
+    normalised = normalise_message(text)
+    if RASA_COMMAND.match(normalised):
+        normalised = normalised[1:]
+    if not has_something_to_read(normalised):
+        return PatientMessage(normalised, Verdict.EMPTY)
+    if len(normalised) > max_chars:
+        return PatientMessage(normalised, Verdict.TOO_LONG)
+    return PatientMessage(normalised, Verdict.READ)
+
+
+def refusal_reply(message: PatientMessage, replies: Replies, max_chars: int) -> Answer | None:
+    """What the patient reads instead of an answer when the bot does not read the message
+    (None when it does). The texts are data/faq/replies.yml's."""
+    if message.verdict is Verdict.EMPTY:
+        return Answer(TOPIC_EMPTY_MESSAGE, ROUTE_INPUT, (), replies.empty_message)
+    if message.verdict is Verdict.TOO_LONG:
+        text = replies.message_too_long.format(max_chars=f"{max_chars:,}", length=f"{message.length:,}")
+        return Answer(TOPIC_MESSAGE_TOO_LONG, ROUTE_INPUT, (), text, extra=(("max_chars", max_chars),))
+    return None
