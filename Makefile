@@ -111,6 +111,10 @@ crossval: venv ## rasa test nlu --cross-validation (3 folds) with the project's 
 bench: train index $(STOCK_VENV)/.installed ## this bot beside the stock rasa init bot: speed, memory, training
 	$(PY) -m bot bench --readme $(BENCH_ARGS)
 
+.PHONY: load
+load: train index ## soak: 50 conversations for 3 minutes; errors, latency per minute, memory growth
+	$(PY) -m bot load $(LOAD_ARGS)
+
 .PHONY: run
 run: train index ## set up, train if needed, and run the bot (REST and socket.io on RASA_PORT)
 	$(PY) -m bot serve

@@ -1,11 +1,12 @@
 """The measurements of `make bench`: load over HTTP, in-process floors, training time, profiles.
 
 Load: each conversation is its own sender and sends the message mix in order, one message
-at a time, as a patient does; ``concurrency`` conversations run at once. Every reply is
-timed from request to full response. A reply that is not HTTP 200 with the expected JSON
-shape, or that takes longer than the timeout, counts as an error and is never timed as a
-success. Systems compared in one run take turns round by round (the order flips each
-round), so whatever else the machine does falls on all of them alike.
+at a time, as a patient does; ``concurrency`` conversations run at once (with a deadline,
+each starts over as a new sender until then: `make load`). Every reply is timed from
+request to full response. A reply that is not HTTP 200 with the expected JSON shape, or
+that takes longer than the timeout, counts as an error and is never timed as a success.
+Systems compared in one run take turns round by round (the order flips each round), so
+whatever else the machine does falls on all of them alike.
 """
 
 from __future__ import annotations
@@ -27,12 +28,31 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 from bot.settings import PROJECT_DIR
+
+# The fixed message mix every benchmark conversation sends, in order.
+MESSAGES_FILE = PROJECT_DIR / "bench" / "messages.yml"
 
 
 class BenchError(RuntimeError):
     """A measurement could not be taken (a training failed, a tool is missing)."""
+
+
+def read_mix(path: Path = MESSAGES_FILE) -> tuple[str, ...]:
+    """The message mix in ``path`` (a YAML file with a list ``messages``)."""
+    return tuple(str(text) for text in yaml.safe_load(path.read_text(encoding="utf-8"))["messages"])
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message's outcome: when it ended (``time.perf_counter()``), how long it took, and
+    what went wrong (None: a good reply)."""
+
+    at: float
+    latency_ms: float
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,12 @@ class LoadResult:
     errors: int
     seconds: float
     latencies_ms: tuple[float, ...]
+
+    @classmethod
+    def of(cls, concurrency: int, replies: Sequence[Reply], seconds: float) -> LoadResult:
+        """The result of ``replies``: every one a message, the good ones timed."""
+        timed = tuple(reply.latency_ms for reply in replies if reply.error is None)
+        return cls(concurrency, len(replies), len(replies) - len(timed), seconds, timed)
 
     @property
     def throughput(self) -> float:
@@ -83,16 +109,19 @@ def combine(results: Sequence[LoadResult]) -> LoadResult:
 
 @dataclass(frozen=True)
 class Target:
-    """Where the load goes: the URL, the JSON body for (sender, text), the answer's JSON type."""
+    """Where the load goes: the URL, the JSON body for (sender, text), the answer's JSON type,
+    and whether an empty answer counts as a reply."""
 
     url: str
     body: Callable[[str, str], dict[str, Any]]
     answer_type: type
+    empty_ok: bool = True
 
 
-def rest_target(rest_url: str) -> Target:
-    """Rasa's REST channel: a list of bot messages per user message."""
-    return Target(rest_url, lambda sender, text: {"sender": sender, "message": text}, list)
+def rest_target(rest_url: str, empty_ok: bool = True) -> Target:
+    """Rasa's REST channel: a list of bot messages per user message (with ``empty_ok`` false,
+    an empty list is an error: the bot said nothing)."""
+    return Target(rest_url, lambda sender, text: {"sender": sender, "message": text}, list, empty_ok)
 
 
 def parse_target(rasa_url: str, token: str) -> Target:
@@ -100,26 +129,79 @@ def parse_target(rasa_url: str, token: str) -> Target:
     return Target(f"{rasa_url}/model/parse?token={token}", lambda _, text: {"text": text}, dict)
 
 
+def _fault(target: Target, body: object) -> str | None:
+    """What is wrong with an HTTP 200 answer's JSON, or None for a good reply."""
+    if not isinstance(body, target.answer_type):
+        return "unexpected answer"
+    if not body and not target.empty_ok:
+        return "empty reply"
+    return None
+
+
+async def _send(session: aiohttp.ClientSession, target: Target, sender: str, text: str) -> Reply:
+    """One message, timed from request to full response."""
+    started = time.perf_counter()
+    error: str | None
+    try:
+        async with session.post(target.url, json=target.body(sender, text)) as response:
+            if response.status != 200:
+                await response.read()
+                error = f"HTTP {response.status}"
+            else:
+                error = _fault(target, await response.json(content_type=None))
+    except asyncio.TimeoutError:
+        error = "timeout"
+    except ValueError:
+        error = "not JSON"
+    except aiohttp.ClientError as failure:
+        error = type(failure).__name__
+    ended = time.perf_counter()
+    return Reply(ended, (ended - started) * 1000, error)
+
+
 async def _conversation(
     session: aiohttp.ClientSession,
     target: Target,
     mix: Sequence[str],
-    latencies: list[float],
-    errors: list[str],
+    replies: list[Reply],
+    until: float | None = None,
 ) -> None:
-    sender = f"bench-{uuid.uuid4()}"
-    for text in mix:
+    """The mix in order as one sender; with ``until`` (a ``time.perf_counter()`` deadline), the
+    mix again and again, each time as a new sender, and no message sent after the deadline."""
+    while True:
+        sender = f"bench-{uuid.uuid4()}"
+        for text in mix:
+            if until is not None and time.perf_counter() >= until:
+                return
+            replies.append(await _send(session, target, sender, text))
+        if until is None or not mix:
+            return
+
+
+async def converse(
+    target: Target,
+    mix: Sequence[str],
+    concurrency: int,
+    conversations: int,
+    timeout: float = 30.0,
+    until: float | None = None,
+) -> tuple[list[Reply], float]:
+    """``conversations`` conversations of ``mix``, at most ``concurrency`` at once, each to
+    ``until`` if given: every reply, and the seconds it all took."""
+    replies: list[Reply] = []
+    limit = asyncio.Semaphore(concurrency)
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(timeout=client_timeout, connector=connector) as session:
+
+        async def one() -> None:
+            async with limit:
+                await _conversation(session, target, mix, replies, until)
+
         started = time.perf_counter()
-        try:
-            async with session.post(target.url, json=target.body(sender, text)) as response:
-                body = await response.json(content_type=None)
-                if response.status != 200 or not isinstance(body, target.answer_type):
-                    errors.append(f"HTTP {response.status}")
-                    continue
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
-            errors.append(type(error).__name__)
-            continue
-        latencies.append((time.perf_counter() - started) * 1000)
+        await asyncio.gather(*(one() for _ in range(conversations)))
+        seconds = time.perf_counter() - started
+    return replies, seconds
 
 
 async def run_load(
@@ -130,21 +212,8 @@ async def run_load(
     A plain URL is taken as a REST channel webhook.
     """
     target = rest_target(target) if isinstance(target, str) else target
-    latencies: list[float] = []
-    errors: list[str] = []
-    limit = asyncio.Semaphore(concurrency)
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(timeout=client_timeout, connector=connector) as session:
-
-        async def one() -> None:
-            async with limit:
-                await _conversation(session, target, mix, latencies, errors)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(conversations)))
-        seconds = time.perf_counter() - started
-    return LoadResult(concurrency, conversations * len(mix), len(errors), seconds, tuple(latencies))
+    replies, seconds = await converse(target, mix, concurrency, conversations, timeout)
+    return LoadResult.of(concurrency, replies, seconds)
 
 
 async def alternate(

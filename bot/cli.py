@@ -28,7 +28,7 @@ from bot.baselines import (
     retrieval_answerer,
     tune_bm25_threshold,
 )
-from bot.bench import BenchError, commit, machine
+from bot.bench import BenchError, commit, machine, read_mix
 from bot.clinic import ClinicError, load_clinic
 from bot.embedding import EmbeddingError
 from bot.evaluation import (
@@ -46,6 +46,17 @@ from bot.evaluation import (
     summary_markdown,
 )
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, default_knowledge_base
+from bot.load import (
+    DEFAULT_CONVERSATIONS,
+    DEFAULT_SECONDS,
+    DEFAULT_WARMUP_SECONDS,
+    about,
+    load_markdown,
+    load_report,
+    soak_bot,
+    use_fresh_data_dir,
+    write_results,
+)
 from bot.readme import ReadmeError, update_readme
 from bot.retrieval import (
     RetrievalError,
@@ -60,6 +71,7 @@ from bot.servers import (
     BotAddress,
     ServerError,
     action_server,
+    children,
     free_port,
     port_in_use,
     running_bot,
@@ -326,6 +338,25 @@ def bench(args: argparse.Namespace) -> int:
     return 1 if report["targets"]["errors"] else 0
 
 
+def soak(args: argparse.Namespace) -> int:
+    """Many conversations at once for minutes: errors, latency per minute, memory growth."""
+    if args.conversations < 1 or args.seconds <= 0 or args.warmup < 0:
+        print("error: --conversations and --seconds must be positive, --warmup not negative", file=sys.stderr)
+        return 2
+    mix = read_mix(Path(args.messages))
+    out = Path(args.out)
+    use_fresh_data_dir(out / "load-work" / "data")
+    with ExitStack() as stack:
+        address = _running_bot(stack, Path(args.model), "the load run")
+        pids = args.pid or children(os.getpid())  # the servers started here, if any
+        print(f"{args.conversations} conversations, {args.warmup:g} + {args.seconds:g} s...", flush=True)
+        run = soak_bot(address.rest_url, mix, args.conversations, args.seconds, args.warmup, pids)
+    report = load_report(run, about(" ".join(["python -m bot", *sys.argv[1:]]), mix, Path(args.messages)))
+    print("\n" + load_markdown(report))
+    print(f"\nWritten: {', '.join(map(str, write_results(report, out)))}")
+    return 0 if report["targets"]["all_met"] else 1
+
+
 def serve(args: argparse.Namespace) -> int:
     address = _address()
     _check_ports(address.rasa_port, address.action_port)
@@ -457,6 +488,21 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     load.add_argument("--readme", action="store_true", help="write the report into README.md")
     load.set_defaults(run=bench)
+    soaking = commands.add_parser(
+        "load", help="a soak run: many conversations at once for minutes; errors, latency, memory growth"
+    )
+    soaking.add_argument("--conversations", type=int, default=DEFAULT_CONVERSATIONS, help="how many at once")
+    soaking.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="measured, after the warm-up")
+    soaking.add_argument(
+        "--warmup", type=float, default=DEFAULT_WARMUP_SECONDS, help="seconds first, not in the figures"
+    )
+    soaking.add_argument("--messages", default=str(PROJECT_DIR / "bench" / "messages.yml"))
+    soaking.add_argument("--model", default=str(DEFAULT_MODEL))
+    soaking.add_argument(
+        "--pid", type=int, action="append", help="a running server's process to sample (repeatable)"
+    )
+    soaking.add_argument("--out", default=str(PROJECT_DIR / "results"))
+    soaking.set_defaults(run=soak)
     run = commands.add_parser("serve", help="run the action server and the Rasa server")
     run.add_argument("--model", default=str(DEFAULT_MODEL))
     run.add_argument("--log-dir", default=None, help="write server logs here instead of the terminal")

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,31 +113,54 @@ class ServerProcess:
     def peak_rss_mb(self) -> float | None:
         """Peak resident memory so far (Linux ``VmHWM``) of the process and its children
         (a server's worker processes), summed; None if the process is gone."""
-        peaks = [_peak_rss_kb(pid) for pid in [self.pid, *_descendants(self.pid)]]
-        if peaks[0] is None:
+        return self._summed_mb(_peak_rss_kb)
+
+    def rss_mb(self) -> float | None:
+        """Resident memory now (Linux ``VmRSS``) of the process and its children, summed; None
+        if the process is gone."""
+        return self._summed_mb(_rss_kb)
+
+    def _summed_mb(self, read_kb: Callable[[int], int | None]) -> float | None:
+        sizes = [read_kb(pid) for pid in [self.pid, *_descendants(self.pid)]]
+        if sizes[0] is None:
             return None
-        return sum(peak or 0 for peak in peaks) / 1024
+        return sum(size or 0 for size in sizes) / 1024
 
 
-def _peak_rss_kb(pid: int) -> int | None:
+def _status_kb(pid: int, field: str) -> int | None:
+    """A size in kB from ``/proc/<pid>/status`` (``VmHWM``, ``VmRSS``); None if the process is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
     except OSError:
         return None
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return None
 
 
-def _descendants(pid: int) -> list[int]:
-    children: list[int] = []
+def _peak_rss_kb(pid: int) -> int | None:
+    return _status_kb(pid, "VmHWM")
+
+
+def _rss_kb(pid: int) -> int | None:
+    return _status_kb(pid, "VmRSS")
+
+
+def children(pid: int) -> list[int]:
+    """The process ids of ``pid``'s own child processes (not theirs)."""
+    found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         try:
-            children += [int(child) for child in task.read_text(encoding="ascii").split()]
+            found += [int(child) for child in task.read_text(encoding="ascii").split()]
         except OSError:
             continue
-    return [*children, *(grandchild for child in children for grandchild in _descendants(child))]
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    direct = children(pid)
+    return [*direct, *(grandchild for child in direct for grandchild in _descendants(child))]
 
 
 @contextmanager
