@@ -170,8 +170,13 @@ def _measured(run: LoadRun) -> list[Reply]:
     return [reply for reply in run.replies if reply.at >= run.warmup]
 
 
+# A last piece shorter than this share of a minute (the replies still in flight at the
+# deadline) joins the minute before it instead of making a window of its own.
+SHORT_TAIL = 0.1
+
+
 def _minutes(run: LoadRun) -> int:
-    return max(1, math.ceil((run.seconds - run.warmup) / MINUTE))
+    return max(1, math.ceil((run.seconds - run.warmup) / MINUTE - SHORT_TAIL))
 
 
 def _window(run: LoadRun, number: int) -> tuple[str, float, float]:
@@ -179,7 +184,8 @@ def _window(run: LoadRun, number: int) -> tuple[str, float, float]:
     if number < 0:
         return "warm-up (not in the figures)", 0.0, run.warmup
     start = run.warmup + MINUTE * number
-    return f"minute {number + 1}", start, min(start + MINUTE, run.seconds)
+    last = number == _minutes(run) - 1
+    return f"minute {number + 1}", start, run.seconds if last else start + MINUTE
 
 
 def per_minute(run: LoadRun) -> list[dict[str, Any]]:

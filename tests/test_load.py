@@ -82,6 +82,16 @@ def test_each_minute_after_the_warm_up_has_its_own_percentiles() -> None:
     assert rows[1]["throughput_per_s"] == round(3 / 60, 2)
 
 
+def test_the_replies_in_flight_at_the_deadline_join_the_last_minute() -> None:
+    replies = [_ok(10.0, 10.0), _ok(69.0, 20.0), _ok(70.2, 30.0)]  # the deadline was at 70 s
+    rows = per_minute(_run(replies, seconds=70.3))
+    assert [(row["window"], row["from_s"], row["to_s"]) for row in rows] == [
+        ("warm-up (not in the figures)", 0, 10),
+        ("minute 1", 10, 70.3),
+    ]
+    assert rows[1]["messages"] == 3
+
+
 def test_a_window_without_answers_has_no_figures_rather_than_nan() -> None:
     rows = per_minute(_run([_failed(20.0)], seconds=70.0))
     assert rows[1]["errors"] == 1
