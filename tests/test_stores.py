@@ -262,7 +262,7 @@ def test_locks_in_a_real_redis_keep_one_conversations_messages_in_order(tmp_path
         tickets = [store.issue_ticket("patient-1") for store in stores for _ in range(3)]
         assert tickets == list(range(6))
         stores[1].delete_lock("patient-1")
-        assert _two_messages_of_one_conversation(*stores, "patient-2") == IN_ORDER
+        assert _two_messages_of_one_conversation(stores[0], stores[1], "patient-2") == IN_ORDER
 
 
 def test_python_m_bot_purge_deletes_what_is_past_retention(
