@@ -28,7 +28,8 @@ This channel, in this order (docs/bad-input.md, docs/security.md):
 
 Every refusal is ``{"error": reason}`` for the client's developer, never shown to a patient.
 When the bot fails on a message: 503 (with ``Retry-After``) when the conversation database or
-the lock store cannot be reached, and nothing was saved; 500 for anything else
+the lock store cannot be reached, and nothing was saved; 500 for anything else; a streamed
+reply (``?stream=true``), whose 200 is already sent, carries ``unavailable`` and ends
 (channels/answering.py).
 """
 
@@ -55,7 +56,7 @@ from bot.knowledge import default_knowledge_base
 from bot.messages import judge_message, refusal_reply
 from bot.settings import load_settings
 from bot.stores import StoreUnavailable
-from channels.answering import log_failure
+from channels.answering import answering, log_failure
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +208,8 @@ class CheckedRestInput(RestInput):
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         settings = load_settings()
         replies = default_knowledge_base().replies  # loaded once, at start-up
+        # Rasa's stream ends only when the bot returns: a failure must become a reply instead.
+        answer_in_stream = answering(on_new_message)
         blueprint = Blueprint(f"checked_rest_{id(self)}")
 
         @blueprint.route("/", methods=["GET"])
@@ -238,9 +241,9 @@ class CheckedRestInput(RestInput):
             if refusal is not None:
                 logger.info("REST message not read (%s, %d characters)", judged.verdict.value, judged.length)
                 return _reply(self.reply_messages(sender, refusal), stream)
-            if stream:
+            if stream:  # the status is sent first, so a failure can only be told in the stream
                 return response.stream(
-                    self.stream_response(on_new_message, judged.text, sender, self.name(), metadata),
+                    self.stream_response(answer_in_stream, judged.text, sender, self.name(), metadata),
                     content_type="text/event-stream",
                 )
             collector = CollectingOutputChannel()

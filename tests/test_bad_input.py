@@ -27,6 +27,8 @@ from hypothesis import strategies as st
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
+from bot.answers import unavailable_reply
+from bot.clinic import default_clinic
 from bot.knowledge import KnowledgeBaseError, default_knowledge_base, load_knowledge_base
 from bot.messages import (
     ROUTE_INPUT,
@@ -39,7 +41,8 @@ from bot.messages import (
 )
 from bot.servers import DEFAULT_MODEL, BotAddress, free_port, running_bot
 from bot.settings import PROJECT_DIR, Settings, load_settings
-from channels.rest import MAX_SENDER_CHARS, CheckedRestInput
+from bot.stores import StoreUnavailable
+from channels.rest import MAX_SENDER_CHARS, RETRY_AFTER_SECONDS, CheckedRestInput
 
 LIMIT = load_settings().max_message_chars
 MAX_BODY = load_settings().max_request_bytes
@@ -279,6 +282,11 @@ PATIENT_MESSAGES = {
 # --- the channel on a real Sanic server, with a stub bot ----------------------------------
 
 
+# What makes the stub bot fail as the real one can: its database unreachable, or a bug.
+STORE_DOWN = "the stub's database is down"
+BOT_FAILS = "the stub fails"
+
+
 @dataclass
 class StubBot:
     """Stands in for Rasa's agent: records what it is handed and answers "heard: <text>"."""
@@ -287,6 +295,10 @@ class StubBot:
 
     async def handle_message(self, message: UserMessage) -> None:
         self.received.append(message)
+        if message.text == STORE_DOWN:
+            raise StoreUnavailable("the conversation database cannot be reached (stopped by the test)")
+        if message.text == BOT_FAILS:
+            raise RuntimeError("a bug")
         await message.output_channel.send_text_message(message.sender_id, f"heard: {message.text}")
 
 
@@ -475,6 +487,25 @@ def test_with_a_rest_token_only_requests_that_carry_it_reach_the_bot(
     finally:
         monkeypatch.delenv("REST_TOKEN")
         load_settings.cache_clear()
+
+
+def test_an_unreachable_store_is_a_503_to_retry_and_a_bug_a_500(channel: Channel) -> None:
+    url = f"{channel.url}/webhook"
+    down = requests.post(url, json={"sender": "patient-x", "message": STORE_DOWN}, timeout=30)
+    assert down.status_code == 503 and down.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert "the conversation database cannot be reached" in down.json()["error"]
+    assert "nothing was saved" in down.json()["error"]
+    failing = requests.post(url, json={"sender": "patient-x", "message": BOT_FAILS}, timeout=30)
+    assert failing.status_code == 500 and "a bug" not in failing.text  # the reason stays in the log
+
+
+def test_a_streamed_reply_tells_the_patient_and_ends_when_the_bot_fails(channel: Channel) -> None:
+    unavailable = unavailable_reply(default_knowledge_base(), default_clinic()).text
+    for text in (STORE_DOWN, BOT_FAILS):
+        case = Case(json.dumps({"sender": "patient-x", "message": text}).encode(), stream=True)
+        response = send(channel.url, case, timeout=10)  # Rasa's own stream would never end
+        assert response.status_code == 200
+        assert [reply["text"] for reply in replies_of(response, stream=True)] == [unavailable]
 
 
 def test_other_methods_are_refused_with_a_reason(channel: Channel) -> None:
