@@ -12,6 +12,7 @@ whatever else the machine does falls on all of them alike.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 import os
 import re
@@ -38,6 +39,17 @@ MESSAGES_FILE = PROJECT_DIR / "bench" / "messages.yml"
 
 class BenchError(RuntimeError):
     """A measurement could not be taken (a training failed, a tool is missing)."""
+
+
+def provenance(command: str, mix: Sequence[str]) -> dict[str, Any]:
+    """Where, when and how a measurement was made, and the message mix it sent."""
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "commit": commit(),
+        "command": command,
+        "messages": list(mix),
+    }
 
 
 def read_mix(path: Path = MESSAGES_FILE) -> tuple[str, ...]:

@@ -9,7 +9,6 @@ server from its own virtual environment (`pip install rasa==3.6.21`, nothing tun
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import secrets
 import shutil
@@ -26,9 +25,8 @@ from bot.bench import (
     LoadResult,
     Target,
     alternate,
-    commit,
-    machine,
     parse_target,
+    provenance,
     rest_target,
     run_load,
     sampled,
@@ -158,11 +156,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Every measurement of the benchmark, as one JSON-able report."""
     model = stock_model(options)
     report: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "commit": commit(),
-        "command": options.command,
-        "messages": list(options.mix),
+        **provenance(options.command, options.mix),
         "rounds": options.rounds,
         "training": _training(options, options.stock_dir) if options.training else None,
     }

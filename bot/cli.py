@@ -28,7 +28,7 @@ from bot.baselines import (
     retrieval_answerer,
     tune_bm25_threshold,
 )
-from bot.bench import BenchError, commit, machine, read_mix
+from bot.bench import MESSAGES_FILE, BenchError, commit, machine, read_mix
 from bot.clinic import ClinicError, load_clinic
 from bot.embedding import EmbeddingError
 from bot.evaluation import (
@@ -305,12 +305,10 @@ def _emergency_confidence(parsed: dict[str, Any]) -> float:
 
 def bench(args: argparse.Namespace) -> int:
     """This bot beside the stock `rasa init` bot: load, floors, memory, start-up, training."""
-    import yaml
-
     from bot.bench_report import bench_chart, bench_markdown
     from bot.bench_run import BenchOptions, run_bench
 
-    mix = tuple(str(m) for m in yaml.safe_load(Path(args.messages).read_text(encoding="utf-8"))["messages"])
+    mix = read_mix(Path(args.messages))
     options = BenchOptions(
         mix=mix,
         levels=tuple(args.concurrency),
@@ -474,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     load = commands.add_parser(
         "bench", help="this bot beside the stock rasa init bot: latency, throughput, memory, training"
     )
-    load.add_argument("--messages", default=str(PROJECT_DIR / "bench" / "messages.yml"))
+    load.add_argument("--messages", default=str(MESSAGES_FILE))
     load.add_argument("--concurrency", nargs="+", type=int, default=[1, 10, 50])
     load.add_argument(
         "--conversations", type=int, default=20, help="conversations per round (at least the level)"
@@ -496,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     soaking.add_argument(
         "--warmup", type=float, default=DEFAULT_WARMUP_SECONDS, help="seconds first, not in the figures"
     )
-    soaking.add_argument("--messages", default=str(PROJECT_DIR / "bench" / "messages.yml"))
+    soaking.add_argument("--messages", default=str(MESSAGES_FILE))
     soaking.add_argument("--model", default=str(DEFAULT_MODEL))
     soaking.add_argument(
         "--pid", type=int, action="append", help="a running server's process to sample (repeatable)"

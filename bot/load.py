@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import math
 import os
@@ -29,9 +28,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.bench import LoadResult, Reply, Target, commit, converse, machine, rest_target
+from bot.bench import LoadResult, Reply, Target, converse, provenance, rest_target
 from bot.servers import ServerProcess
-from bot.settings import PROJECT_DIR
+from bot.settings import display_path
 
 DEFAULT_CONVERSATIONS = 50
 DEFAULT_SECONDS = 180.0
@@ -142,16 +141,7 @@ def use_fresh_data_dir(directory: Path) -> None:
 
 def about(command: str, mix: Sequence[str], messages_file: Path) -> dict[str, Any]:
     """Where and how a run was made, for ``load_report``."""
-    with contextlib.suppress(ValueError):
-        messages_file = messages_file.resolve().relative_to(PROJECT_DIR)
-    return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "commit": commit(),
-        "command": command,
-        "messages_file": str(messages_file),
-        "messages": list(mix),
-    }
+    return {**provenance(command, mix), "messages_file": display_path(messages_file)}
 
 
 def _plain(value: Any) -> Any:
