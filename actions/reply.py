@@ -7,8 +7,8 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.answers import metadata_for
 from bot.safety import default_safety_rules
-from bot.settings import load_settings
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -28,11 +28,7 @@ def send_reply(
     text: str,
     buttons: list[dict[str, str]] | None = None,
 ) -> None:
-    """One message whose ``text`` comes from the knowledge base (data/faq/).
-
-    Messaging apps (Twilio, Telegram, Messenger) get no ``custom`` JSON: they would deliver
-    it as an extra, empty or confusing message.
-    """
-    channel = tracker.get_latest_input_channel()
-    metadata = custom if channel in load_settings().metadata_channels else None
+    """One message whose ``text`` comes from the knowledge base (data/faq/), with its
+    ``custom`` metadata where the channel's clients read it (``metadata_for``)."""
+    metadata = metadata_for(tracker.get_latest_input_channel(), custom)
     dispatcher.utter_message(text=text, buttons=buttons, json_message=metadata)

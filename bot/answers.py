@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.clinic import Clinic
 from bot.knowledge import KnowledgeBase, Topic
+from bot.settings import load_settings
 
 # How a reply was chosen (the metadata's ``route``).
 ROUTE_INTENT = "intent"
@@ -31,6 +32,13 @@ def reply_custom(topic: str | None, route: str, sources: Sequence[str] = (), **e
     metadata sits under ``data``; REST clients read the same shape.
     """
     return {"data": {"topic": topic, "route": route, "sources": list(sources), **extra}}
+
+
+def metadata_for(channel: str | None, custom: dict[str, Any]) -> dict[str, Any] | None:
+    """``custom`` on a channel whose clients read it (``METADATA_CHANNELS``), else None:
+    messaging apps (Twilio, Telegram, Messenger) would deliver the JSON as an extra, empty
+    or confusing message."""
+    return custom if channel in load_settings().metadata_channels else None
 
 
 def topic_buttons(knowledge: KnowledgeBase, topic_ids: Sequence[str]) -> list[dict[str, str]]:

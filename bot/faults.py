@@ -33,7 +33,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.answers import Answer, emergency_reply, unavailable_reply
+from bot.answers import Answer, emergency_reply, metadata_for, unavailable_reply
 from bot.clinic import default_clinic
 from bot.knowledge import default_knowledge_base
 from bot.safety import EMERGENCY_INTENT, default_safety_rules
@@ -57,7 +57,7 @@ def fallback_answer(tracker: DialogueStateTracker) -> Answer:
 
 def bot_utterance(answer: Answer, channel: str | None) -> BotUttered:
     """``answer`` as the bot's message; its metadata only where clients read it."""
-    custom = answer.custom if channel in load_settings().metadata_channels else None
+    custom = metadata_for(channel, answer.custom)
     return BotUttered(text=answer.text, data={"custom": custom} if custom else {})
 
 

@@ -51,7 +51,7 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
-from bot.answers import Answer
+from bot.answers import Answer, metadata_for
 from bot.knowledge import default_knowledge_base
 from bot.messages import judge_message, refusal_reply
 from bot.settings import load_settings
@@ -201,8 +201,9 @@ class CheckedRestInput(RestInput):
     def reply_messages(self, sender: str, reply: Answer) -> list[dict[str, Any]]:
         """The reply in the shape of the bot's own REST replies (text, then metadata)."""
         messages: list[dict[str, Any]] = [{"recipient_id": sender, "text": reply.text}]
-        if self.name() in load_settings().metadata_channels:
-            messages.append({"recipient_id": sender, "custom": reply.custom})
+        custom = metadata_for(self.name(), reply.custom)
+        if custom:
+            messages.append({"recipient_id": sender, "custom": custom})
         return messages
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:

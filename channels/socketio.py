@@ -49,6 +49,7 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.answers import metadata_for
 from bot.knowledge import default_knowledge_base
 from bot.messages import judge_message, refusal_reply
 from bot.settings import Settings, load_settings
@@ -265,7 +266,8 @@ class WidgetSocketIOInput(SocketIOInput):
                 logger.info(
                     "A widget message not read (%s, %d characters).", judged.verdict.value, judged.length
                 )
-                await output.send_response(sender_id, {"text": refusal.text, "custom": refusal.custom})
+                custom = metadata_for(self.name(), refusal.custom)
+                await output.send_response(sender_id, {"text": refusal.text, "custom": custom})
                 return
             message = UserMessage(
                 judged.text,
