@@ -197,7 +197,8 @@ def serve(
 ONE_THREAD = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
-def server_environment(address: BotAddress) -> dict[str, str]:
+def server_environment(address: BotAddress, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with the servers' settings; ``overrides`` last."""
     env = dict(os.environ)
     env.update(
         RASA_PORT=str(address.rasa_port),
@@ -214,7 +215,7 @@ def server_environment(address: BotAddress) -> dict[str, str]:
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     # One Rasa worker process per core; they share conversations through bot/stores.py.
     env.setdefault("SANIC_WORKERS", str(max(1, os.cpu_count() or 1)))
-    return env
+    return {**env, **(overrides or {})}
 
 
 def _log_file(log_dir: Path | None, name: str) -> Path | None:
@@ -233,7 +234,7 @@ def action_server(
         "the action server",
         command,
         f"{address.action_url}/health",
-        {**server_environment(address), **(env or {})},
+        server_environment(address, env),
         _log_file(log_dir, "action-server.log"),
     ) as process:
         yield process
@@ -294,7 +295,7 @@ def rasa_server(
         "the Rasa server",
         command,
         f"{address.rasa_url}/",
-        {**server_environment(address), **(env or {})},
+        server_environment(address, env),
         _log_file(log_dir, "rasa-server.log"),
     ) as process:
         yield process

@@ -402,7 +402,8 @@ class SharedLockStore(LockStore):
         try:
             yield
         except (redis.exceptions.RedisError, sqlite3.OperationalError, LockError) as error:
-            cause = error.__cause__ or error.__context__ if isinstance(error, LockError) else error
+            # Rasa's LockError hides the Redis or SQLite error as its cause or context.
+            cause = (error.__cause__ or error.__context__) if isinstance(error, LockError) else error
             if not isinstance(cause, (redis.exceptions.RedisError, sqlite3.OperationalError)):
                 raise
             logger.error("The lock store %s cannot be used: %s", self.where, cause)
