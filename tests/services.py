@@ -1,5 +1,6 @@
 """Real PostgreSQL, Redis and nginx servers for the tests, on loopback, started and stopped by
-the test (Debian's packages: postgresql, redis-server, nginx; .ci/run installs them).
+the test (Debian's packages: postgresql, redis-server, nginx; .ci/run installs them), and
+what the servers stored of a conversation.
 
 Each runs in its own temporary directory on a free port, in the foreground as a child
 process, and can be stopped and started again on the same data and port (the fault tests).
@@ -7,6 +8,7 @@ process, and can be stopped and started again on the same data and port (the fau
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -20,9 +22,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
 
 from bot.servers import free_port
 from bot.settings import PROJECT_DIR
+from bot.stores import ConversationStore
 
 NGINX_TEMPLATE = PROJECT_DIR / "deploy" / "nginx.conf"
 START_SECONDS = 60.0
@@ -34,6 +39,19 @@ def require(program: str, package: str) -> str:
     if not found:
         pytest.fail(f"{program} is not installed: apt-get install {package} (.ci/run does)")
     return found
+
+
+def stored_messages(sender: str) -> list[tuple[str, str | None]]:
+    """The conversation the servers stored for ``sender`` (in ``CONVERSATIONS_DB_URL`` or
+    ``BOT_DATA_DIR``): (``"patient"`` or ``"bot"``, text) of every message, in order, all
+    sessions."""
+    tracker = asyncio.run(ConversationStore(Domain.empty()).retrieve_full_tracker(sender))
+    assert tracker is not None, f"{sender} was not stored"
+    return [
+        ("patient" if isinstance(event, UserUttered) else "bot", event.text)
+        for event in tracker.events
+        if isinstance(event, (UserUttered, BotUttered))
+    ]
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, log: Path) -> None:

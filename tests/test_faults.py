@@ -36,7 +36,7 @@ from bot.knowledge import default_knowledge_base
 from bot.servers import DEFAULT_MODEL, BotAddress, ServerProcess, action_server, free_port, rasa_server
 from bot.settings import load_settings
 from bot.stores import ConversationStore
-from tests.services import Postgres, Redis
+from tests.services import Postgres, Redis, stored_messages
 
 RED_FLAG = "my lips and tongue are swelling up since the injections an hour ago"
 QUESTION = "how much does mesotherapy cost?"
@@ -143,17 +143,6 @@ class Bot:
                 part.close()
 
 
-def _stored_texts(sender: str) -> list[tuple[str, str | None]]:
-    """The conversation the servers stored: (who, text) of every message, in order."""
-    tracker = asyncio.run(ConversationStore(Domain.empty()).retrieve_full_tracker(sender))
-    assert tracker is not None
-    return [
-        ("patient" if isinstance(event, UserUttered) else "bot", event.text)
-        for event in tracker.events
-        if isinstance(event, (UserUttered, BotUttered))
-    ]
-
-
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
     if not DEFAULT_MODEL.exists():
@@ -183,7 +172,7 @@ def test_a_stopped_action_server_gets_a_calm_reply_and_the_bot_recovers_when_it_
     bot.start_action_server()
     _, after = bot.reply(sender, "does it hurt?")
     assert after["topic"] == "pain"
-    stored = _stored_texts(sender)
+    stored = stored_messages(sender)
     assert [text for who, text in stored if who == "patient"] == [
         QUESTION,
         "does it hurt?",
@@ -218,7 +207,7 @@ def test_a_restarted_rasa_server_continues_the_conversation(bot: Bot) -> None:
     bot.start_rasa()
     _, meta = bot.reply(sender, "does it hurt?")
     assert meta["topic"] == "pain"
-    stored = _stored_texts(sender)
+    stored = stored_messages(sender)
     assert [text for who, text in stored if who == "patient"] == [QUESTION, "does it hurt?"]
     assert [who for who, _ in stored] == ["patient", "bot", "patient", "bot"]
 
@@ -259,7 +248,7 @@ def test_a_stopped_database_is_reported_and_the_conversation_goes_on_when_it_is_
     _, meta = bot.reply(sender, "does it hurt?")
     assert meta["topic"] == "pain"
     monkeypatch.setenv("CONVERSATIONS_DB_URL", postgres.url)
-    stored = _stored_texts(sender)
+    stored = stored_messages(sender)
     assert [text for who, text in stored if who == "patient"] == [QUESTION, "does it hurt?"]
 
 

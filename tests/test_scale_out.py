@@ -18,12 +18,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
-from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import BotUttered, UserUttered
 
 from bot.servers import DEFAULT_MODEL, BotAddress, action_server, free_port, rasa_server
-from bot.stores import ConversationStore
-from tests.services import Nginx, Postgres, Redis
+from tests.services import Nginx, Postgres, Redis, stored_messages
 
 CONVERSATIONS = 50
 MESSAGES = 20
@@ -128,16 +125,6 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
         )
 
 
-def _stored(sender: str) -> list[tuple[str, str | None]]:
-    tracker = asyncio.run(ConversationStore(Domain.empty()).retrieve_full_tracker(sender))
-    assert tracker is not None, f"{sender} was not stored"
-    return [
-        ("patient" if isinstance(event, UserUttered) else "bot", event.text)
-        for event in tracker.events
-        if isinstance(event, (UserUttered, BotUttered))
-    ]
-
-
 def test_fifty_conversations_across_two_servers_lose_nothing(
     layout: Layout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,7 +145,7 @@ def test_fifty_conversations_across_two_servers_lose_nothing(
         expected: list[tuple[str, str | None]] = []
         for text, replies in zip(conversation.sent, conversation.received, strict=True):
             expected += [("patient", text), *(("bot", reply) for reply in replies)]
-        assert _stored(conversation.sender) == expected, conversation.sender
+        assert stored_messages(conversation.sender) == expected, conversation.sender
 
 
 def test_rasas_api_is_not_served_through_the_load_balancer(layout: Layout) -> None:

@@ -51,6 +51,14 @@ def test_processes_sharing_the_lock_file_never_get_the_same_ticket(tmp_path: Pat
     assert sorted(tickets) == list(range(160))
 
 
+@pytest.fixture
+def embedded_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default store, SQLite in ``BOT_DATA_DIR``, in a directory of the test's own."""
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
+    return tmp_path
+
+
 IN_ORDER = ["first starts", "first ends", "second starts", "second ends"]
 
 
@@ -107,11 +115,7 @@ def test_conversations_persist_in_the_embedded_database(
     assert mode == ("wal",)
 
 
-def test_a_conversation_is_read_with_one_query_and_only_its_last_session(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
+def test_a_conversation_is_read_with_one_query_and_only_its_last_session(embedded_database: Path) -> None:
     store = ConversationStore(Domain.empty())
     session = [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
     events = [*session, UserUttered("first visit"), *session, UserUttered("second visit")]
@@ -183,10 +187,8 @@ def _saved_at(store: ConversationStore, sender: str, when: float) -> None:
 
 
 def test_conversations_past_their_retention_are_deleted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    embedded_database: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
     monkeypatch.setenv("CONVERSATION_RETENTION_DAYS", "30")
     load_settings.cache_clear()
     try:
@@ -201,11 +203,7 @@ def test_conversations_past_their_retention_are_deleted(
     assert asyncio.run(store.retrieve("last-message-31-days-ago")) is None
 
 
-def test_a_server_purges_when_it_starts_and_then_at_most_hourly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
+def test_a_server_purges_when_it_starts_and_then_at_most_hourly(embedded_database: Path) -> None:
     first = ConversationStore(Domain.empty())
     _saved_at(first, "old", time.time() - 400 * 86400)
     assert "old" in first.store
@@ -266,10 +264,8 @@ def test_locks_in_a_real_redis_keep_one_conversations_messages_in_order(tmp_path
 
 
 def test_python_m_bot_purge_deletes_what_is_past_retention(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    embedded_database: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
     store = ConversationStore(Domain.empty())
     _saved_at(store, "old", time.time() - 31 * 86400)
     _saved_at(store, "recent", time.time())
