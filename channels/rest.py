@@ -227,7 +227,7 @@ class CheckedRestInput(RestInput):
         async def receive(request: Request) -> HTTPResponse | ResponseStream:
             stream = rasa.utils.endpoints.bool_arg(request, "stream", default=False)
             try:
-                check_token(request.headers.get("authorization"), load_settings().rest_token)
+                check_token(request.headers.get("authorization"), settings.rest_token)
                 check_content_type(request.headers.get("content-type"))
                 data = parse_body(await read_body(request, settings.max_request_bytes))
                 sender = check_sender(data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import shutil
 import threading
@@ -310,7 +311,14 @@ class Channel:
 
 @pytest.fixture(scope="module")
 def channel() -> Iterator[Channel]:
-    """The channel mounted by Rasa's ``register`` on a real Sanic server in a thread."""
+    with served_channel() as served:
+        yield served
+
+
+@contextlib.contextmanager
+def served_channel() -> Iterator[Channel]:
+    """The channel, with the settings of the moment, mounted by Rasa's ``register`` on a real
+    Sanic server in a thread."""
     # Sanic's switch for several apps in one process: without it, Sanic rewrites its own
     # methods for this app and every later app in the process (tests/test_webhooks.py) fails.
     test_mode = Sanic.test_mode
@@ -468,22 +476,20 @@ def test_a_chunked_body_over_the_limit_is_refused_before_it_is_all_read(channel:
     assert channel.bot.received == []
 
 
-def test_with_a_rest_token_only_requests_that_carry_it_reach_the_bot(
-    channel: Channel, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_with_a_rest_token_only_requests_that_carry_it_reach_the_bot(monkeypatch: pytest.MonkeyPatch) -> None:
     token = "t" * 40
     monkeypatch.setenv("REST_TOKEN", token)
     load_settings.cache_clear()
-    channel.bot.received.clear()
     try:
-        body = {"sender": "patient-x", "message": "does it hurt?"}
-        url = f"{channel.url}/webhook"
-        for headers in ({}, {"Authorization": f"Bearer {'x' * 40}"}, {"Authorization": token}):
-            refused = requests.post(url, json=body, headers=headers, timeout=30)
-            assert refused.status_code == 401 and "REST_TOKEN" in refused.json()["error"]
-        assert channel.bot.received == []
-        answered = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        assert answered.status_code == 200 and [m.text for m in channel.bot.received] == ["does it hurt?"]
+        with served_channel() as guarded:  # the channel reads the token when it is mounted
+            body = {"sender": "patient-x", "message": "does it hurt?"}
+            url = f"{guarded.url}/webhook"
+            for headers in ({}, {"Authorization": f"Bearer {'x' * 40}"}, {"Authorization": token}):
+                refused = requests.post(url, json=body, headers=headers, timeout=30)
+                assert refused.status_code == 401 and "REST_TOKEN" in refused.json()["error"]
+            assert guarded.bot.received == []
+            answered = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            assert answered.status_code == 200 and [m.text for m in guarded.bot.received] == ["does it hurt?"]
     finally:
         monkeypatch.delenv("REST_TOKEN")
         load_settings.cache_clear()
