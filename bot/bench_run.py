@@ -121,8 +121,16 @@ def stock_server(options: BenchOptions, model: Path, port: int, log_dir: Path) -
         yield process
 
 
-def _conversations(options: BenchOptions, level: int) -> int:
-    return max(level, options.conversations)
+# Conversations each of a level's concurrent slots runs one after another in a round. With
+# one each, a round is all ramp-up and tail (some slots done, the others still busy), and
+# the throughput at 10 conversations moved by 15% from run to run (2.46x to 2.87x the
+# stock bot on the same commit); with four, the tail is a quarter of a round at most.
+CONVERSATIONS_PER_SLOT = 4
+
+
+def conversations_per_round(options: BenchOptions, level: int) -> int:
+    """``--conversations``, or more: ``CONVERSATIONS_PER_SLOT`` for each concurrent slot."""
+    return max(options.conversations, CONVERSATIONS_PER_SLOT * level)
 
 
 def _search_floor(mix: Sequence[str]) -> LoadResult:
@@ -202,12 +210,14 @@ async def _load(
     floors: list[dict[str, Any]] = []
     for level in options.levels:
         print(f"{level} concurrent conversations, {options.rounds} rounds each...", flush=True)
-        results = await alternate(targets, options.mix, level, _conversations(options, level), options.rounds)
+        results = await alternate(
+            targets, options.mix, level, conversations_per_round(options, level), options.rounds
+        )
         for name, result in results.items():
             rest.append({"system": name, **result.summary()})
             print(f"  {name}: {result.summary()}", flush=True)
         parsed = await run_load(
-            parse_target(rasa_url, token), options.mix, level, _conversations(options, level)
+            parse_target(rasa_url, token), options.mix, level, conversations_per_round(options, level)
         )
         floors.append({"system": PARSE_FLOOR, **parsed.summary()})
     return rest, floors

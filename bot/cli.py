@@ -475,7 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--messages", default=str(MESSAGES_FILE))
     load.add_argument("--concurrency", nargs="+", type=int, default=[1, 10, 50])
     load.add_argument(
-        "--conversations", type=int, default=20, help="conversations per round (at least the level)"
+        "--conversations",
+        type=int,
+        default=20,
+        help="conversations per round (at least 4 per concurrent conversation)",
     )
     load.add_argument("--rounds", type=int, default=3, help="rounds per system at each level, taking turns")
     load.add_argument("--model", default=str(DEFAULT_MODEL))

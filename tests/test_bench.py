@@ -201,3 +201,25 @@ def test_profile_parts_count_every_sample_whose_stack_passes_through_them() -> N
     )
     assert samples == 10
     assert shares == {"schema": 0.6, "embedding": 0.3, "lookup": 0.1, "nothing": 0.0}
+
+
+def test_each_concurrent_conversation_runs_several_conversations_per_round(tmp_path: Path) -> None:
+    from bot.bench_run import CONVERSATIONS_PER_SLOT, BenchOptions, conversations_per_round
+
+    options = BenchOptions(
+        mix=("hello",),
+        levels=(1, 10, 50),
+        conversations=20,
+        rounds=3,
+        model=tmp_path / "model.tar.gz",
+        stock_venv=tmp_path / "stock-venv",
+        stock_dir=tmp_path / "stock",
+        work_dir=tmp_path / "work",
+        training=False,
+        profile=False,
+        command="python -m bot bench",
+    )
+    assert CONVERSATIONS_PER_SLOT > 1
+    assert conversations_per_round(options, 1) == 20  # the operator's figure when it is more
+    assert conversations_per_round(options, 10) == 10 * CONVERSATIONS_PER_SLOT
+    assert conversations_per_round(options, 50) == 50 * CONVERSATIONS_PER_SLOT

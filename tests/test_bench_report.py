@@ -79,12 +79,18 @@ def test_the_markdown_shows_every_figure_and_the_verdict() -> None:
     text = bench_markdown(_report(rest))
     assert "| this bot | 10 | 80 | 0 | 40.0 | 350.0 | 700.0 | 1050.0 |" in text
     assert "| stock rasa init bot | 10 | 80 | 0 | 20.0 | 250.0 | 500.0 | 750.0 |" in text
-    assert "2.0x the stock bot's throughput (target 2.5x: **not met**)" in text
+    assert "throughput at 10 conversations 2.0x the stock bot's (target 2.5x: **not met**)" in text
     assert "single-user p95 90.0 ms (target 50 ms: **not met**)" in text
     assert "| this bot: the Rasa server | 20.5 | 1500 |" in text
     assert "| this bot | 500 | 40 |" in text
     assert "| schema | 8% | 40% |" in text and "| busy, in cores (all its processes) | 0.90 | 1.95 |" in text
     assert "2 cores (Test CPU), 24.0 GB, commit abc1234" in text
+
+
+def test_a_level_the_run_left_out_is_reported_unmeasured_not_failed() -> None:
+    text = bench_markdown(_report([_row(BOT, 10, 40.0, 700.0), _row(STOCK, 10, 10.0, 500.0)]))
+    assert "throughput at 10 conversations 4.0x the stock bot's (target 2.5x: met)" in text
+    assert "single-user p95 not measured in this run (target 50 ms)" in text
 
 
 def test_the_chart_is_a_png(tmp_path: Path) -> None:
