@@ -86,7 +86,8 @@ def test_event_classes_are_rasas_own_and_looked_up_once_per_name(monkeypatch: py
     monkeypatch.setattr(rasa_server, "_event_classes", {})
     for _ in range(3):
         assert [rasa_server.cached_resolve_by_type(n) for n in names] == [
-            Event.resolve_by_type(n) for n in names  # Rasa's own (apply() is not installed here)
+            Event.resolve_by_type(n)
+            for n in names  # Rasa's own (apply() is not installed here)
         ]
     assert sorted(lookups) == names  # each name looked up once
     assert rasa_server.cached_resolve_by_type("no such event", UserUttered) is UserUttered

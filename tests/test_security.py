@@ -250,8 +250,7 @@ def _next_reply(patient: Patient) -> dict[str, Any]:
 
 
 def test_a_session_id_without_its_own_token_gets_a_new_session(widget_echo: str) -> None:
-    owner, other = Patient(widget_echo), Patient(widget_echo)
-    try:
+    with Patient(widget_echo) as owner, Patient(widget_echo) as other:
         session = owner.start_session()
         elsewhere = other.start_session()
         assert session.token and len(session.token) == 64
@@ -259,14 +258,10 @@ def test_a_session_id_without_its_own_token_gets_a_new_session(widget_echo: str)
             offered = other.start_session(session.id, token)
             assert offered.id != session.id and offered.id != elsewhere.id
         assert other.resume(session) == session  # the id with its token: the same session
-    finally:
-        owner.client.disconnect()
-        other.client.disconnect()
 
 
 def test_someone_with_a_patients_session_id_gets_none_of_the_replies(widget_echo: str) -> None:
-    patient, intruder = Patient(widget_echo), Patient(widget_echo)
-    try:
+    with Patient(widget_echo) as patient, Patient(widget_echo) as intruder:
         session = patient.start_session()
         own = intruder.start_session(session.id)  # learned the id (a log, a screenshot), not the token
         assert own.id != session.id
@@ -276,14 +271,10 @@ def test_someone_with_a_patients_session_id_gets_none_of_the_replies(widget_echo
         # The intruder's first reply is the one to its own message: nothing of the patient's came before.
         intruder.say("anything?", own.id)
         assert _next_reply(intruder) == {"text": ECHO + "anything?"}
-    finally:
-        patient.client.disconnect()
-        intruder.client.disconnect()
 
 
 def test_a_connection_writes_only_into_its_own_session(widget_echo: str) -> None:
-    patient, intruder = Patient(widget_echo), Patient(widget_echo)
-    try:
+    with Patient(widget_echo) as patient, Patient(widget_echo) as intruder:
         session = patient.start_session()
         intruder.say("sent before asking for a session", session.id)
         own = intruder.start_session()
@@ -294,20 +285,14 @@ def test_a_connection_writes_only_into_its_own_session(widget_echo: str) -> None
         assert _next_reply(patient) == {"text": ECHO + "hello"}  # the intruder's two never arrived
         intruder.client.emit("user_uttered", {"message": "no session named"})  # the connection's own
         assert _next_reply(intruder) == {"text": ECHO + "no session named"}
-    finally:
-        patient.client.disconnect()
-        intruder.client.disconnect()
 
 
 def test_a_connection_that_starts_another_session_leaves_the_old_ones_room(widget_echo: str) -> None:
-    patient = Patient(widget_echo)
-    try:
+    with Patient(widget_echo) as patient:
         first = patient.start_session()
         second = patient.start_session()
         rooms = patient.rooms(widget_echo)
         assert second.id in rooms and first.id not in rooms
-    finally:
-        patient.client.disconnect()
 
 
 def test_a_session_continues_on_another_server_process_with_the_same_secret(tmp_path: Path) -> None:
@@ -317,21 +302,14 @@ def test_a_session_continues_on_another_server_process_with_the_same_secret(tmp_
         echo_server("widget", tmp_path / "second.log", shared) as second,
         echo_server("widget", tmp_path / "other.log", {"BOT_DATA_DIR": str(tmp_path / "other")}) as other,
     ):
-        patient = Patient(first)
-        session = patient.start_session()
-        patient.client.disconnect()
+        with Patient(first) as patient:
+            session = patient.start_session()
         # Another worker, or the server after a restart: the secret kept in BOT_DATA_DIR.
-        reconnected = Patient(second)
-        try:
+        with Patient(second) as reconnected:
             assert reconnected.resume(session) == session
-        finally:
-            reconnected.client.disconnect()
         # A server with another secret (another machine without a shared SESSION_SECRET).
-        elsewhere = Patient(other)
-        try:
+        with Patient(other) as elsewhere:
             assert elsewhere.resume(session).id != session.id
-        finally:
-            elsewhere.client.disconnect()
 
 
 def _connects(url: str, origin: str | None) -> bool:
@@ -339,10 +317,8 @@ def _connects(url: str, origin: str | None) -> bool:
         patient = Patient(url, origin)
     except socketio.exceptions.ConnectionError:
         return False
-    try:
+    with patient:
         return bool(patient.start_session().id)
-    finally:
-        patient.client.disconnect()
 
 
 @pytest.mark.parametrize(
@@ -415,14 +391,11 @@ def test_patients_words_and_contact_details_stay_out_of_both_servers_logs(tmp_pa
         for body in ({"message": [PRIVATE]}, {"message": PRIVATE, "metadata": PRIVATE}):
             requests.post(bot.rest_url, json={"sender": f"patient-{uuid.uuid4().hex}", **body}, timeout=60)
         # The widget: a message, and one refused for naming another session.
-        patient = Patient(bot.rasa_url)
-        try:
+        with Patient(bot.rasa_url) as patient:
             session = patient.start_session()
             patient.client.emit("user_uttered", {"message": PRIVATE, "session_id": uuid.uuid4().hex})
             patient.say(PRIVATE, session.id)
             assert _next_reply(patient)
-        finally:
-            patient.client.disconnect()
         # The action server logs an unknown action's name, which here carries contact details.
         call = {"next_action": f"{PHONE} {EMAIL}"}
         unknown = requests.post(f"{bot.action_url}/webhook", json=call, timeout=30)
@@ -573,17 +546,13 @@ def test_the_real_servers_widget_channel_binds_sessions_and_checks_origins(
     bot: BotAddress, knowledge: KnowledgeBase
 ) -> None:
     assert not _connects(bot.rasa_url, "https://evil.example")
-    patient, intruder = Patient(bot.rasa_url), Patient(bot.rasa_url)
-    try:
+    with Patient(bot.rasa_url) as patient, Patient(bot.rasa_url) as intruder:
         session = patient.start_session()
         cost = knowledge.topic("cost").question
         assert intruder.start_session(session.id).id != session.id
         intruder.say(cost, session.id)  # refused: not the intruder's session
         patient.say("hello", session.id)
         assert _next_reply(patient)["text"] == _texts(_rest(bot, f"fresh-{uuid.uuid4().hex}", "hello"))[0]
-    finally:
-        patient.client.disconnect()
-        intruder.client.disconnect()
     store = ConversationStore(Domain.empty())  # the database the servers share (BOT_DATA_DIR)
     tracker = asyncio.run(store.retrieve(session.id))
     assert tracker is not None

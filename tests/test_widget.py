@@ -86,6 +86,12 @@ class Patient:
         self.client.on("bot_uttered", self.replies.put)
         self.client.connect(url, transports=["websocket"])
 
+    def __enter__(self) -> Patient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.disconnect()
+
     def start_session(self, session_id: str | None = None, token: str | None = None) -> Session:
         self.client.emit("session_request", {"session_id": session_id, "session_token": token})
         confirmed = self.confirmed.get(timeout=WAIT_SECONDS)
@@ -106,13 +112,9 @@ class Patient:
 
 @pytest.mark.parametrize(("channel", "joins"), [("rasa", False), ("widget", True)])
 def test_only_the_fixed_channel_joins_the_sessions_room(channel: str, joins: bool, tmp_path: Path) -> None:
-    with echo_server(channel, tmp_path / "echo-server.log") as url:
-        patient = Patient(url)
-        try:
-            session = patient.start_session()
-            rooms = patient.rooms(url)
-        finally:
-            patient.client.disconnect()
+    with echo_server(channel, tmp_path / "echo-server.log") as url, Patient(url) as patient:
+        session = patient.start_session()
+        rooms = patient.rooms(url)
     # Rasa 3.6.21 calls the coroutine sio.enter_room without awaiting it (python-socketio
     # >= 5.10), so replies, sent to the session's room, reach no one. If this fails for
     # "rasa", Rasa was fixed (channels/socketio.py still binds sessions to their tab).
@@ -121,32 +123,26 @@ def test_only_the_fixed_channel_joins_the_sessions_room(channel: str, joins: boo
 
 def test_replies_arrive_with_session_persistence_and_after_a_reload(widget_echo: str) -> None:
     url = widget_echo
-    first = Patient(url)
-    session = first.start_session()
-    first.say("hello", session.id)
-    assert first.replies.get(timeout=WAIT_SECONDS) == {"text": ECHO + "hello"}
-    first.client.disconnect()
+    with Patient(url) as first:
+        session = first.start_session()
+        first.say("hello", session.id)
+        assert first.replies.get(timeout=WAIT_SECONDS) == {"text": ECHO + "hello"}
 
-    reloaded = Patient(url)  # a page reload: a new connection, the session id and token from storage
-    try:
+    # A page reload: a new connection, the session id and token from storage.
+    with Patient(url) as reloaded:
         assert reloaded.resume(session) == session
         reloaded.say("still there?", session.id)
         assert reloaded.replies.get(timeout=WAIT_SECONDS) == {"text": ECHO + "still there?"}
-    finally:
-        reloaded.client.disconnect()
 
 
 def test_a_session_id_the_server_did_not_make_is_replaced(widget_echo: str) -> None:
     url = widget_echo
-    patient = Patient(url)
-    try:
+    with Patient(url) as patient:
         made = patient.start_session()
         for chosen in ("patient-1", "", None, "A" * 32):
             session = patient.start_session(chosen, made.token)
             assert session.id != chosen and len(session.id) == 32 and int(session.id, 16) >= 0
         assert patient.resume(made) == made
-    finally:
-        patient.client.disconnect()
 
 
 def test_the_widget_files_are_served_and_nothing_else(widget_echo: str) -> None:
