@@ -41,6 +41,11 @@ class BenchError(RuntimeError):
     """A measurement could not be taken (a training failed, a tool is missing)."""
 
 
+def verdict(met: bool) -> str:
+    """How the reports (`make bench`, `make load`) mark a target: met, or **not met** in bold."""
+    return "met" if met else "**not met**"
+
+
 def provenance(command: str, mix: Sequence[str]) -> dict[str, Any]:
     """Where, when and how a measurement was made, and the message mix it sent."""
     return {

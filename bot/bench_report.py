@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bot.bench import verdict
 from bot.bench_run import BOT, STOCK, TARGET_SINGLE_USER_P95_MS, TARGET_SPEED_UP
 
 LOAD_COLUMNS = (
@@ -24,7 +25,7 @@ def _judged(figure: float | None, unit: str, target: str, met: bool) -> str:
     """A figure against its target; a level this run left out is said to be unmeasured."""
     if figure is None:
         return f"not measured in this run (target {target})"
-    return f"{figure}{unit} (target {target}: {'met' if met else '**not met**'})"
+    return f"{figure}{unit} (target {target}: {verdict(met)})"
 
 
 def bench_markdown(report: dict[str, Any]) -> str:

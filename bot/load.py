@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.bench import LoadResult, Reply, Target, converse, provenance, rest_target
+from bot.bench import LoadResult, Reply, Target, converse, provenance, rest_target, verdict
 from bot.servers import ServerProcess
 from bot.settings import display_path
 
@@ -288,10 +288,6 @@ def load_report(run: LoadRun, about: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _met(met: bool) -> str:
-    return "met" if met else "**not met**"
-
-
 def _figure(value: Any, suffix: str = "") -> str:
     return "-" if value is None else f"{value}{suffix}"
 
@@ -315,7 +311,7 @@ def _errors_line(report: Mapping[str, Any]) -> str:
     kinds = ", ".join(f"{kind}: {count}" for kind, count in errors["kinds"].items())
     return (
         f"**Errors** (warm-up included): {errors['count']}{f' ({kinds})' if kinds else ''}; "
-        f"target none: {_met(errors['count'] == 0)}."
+        f"target none: {verdict(errors['count'] == 0)}."
     )
 
 
@@ -349,7 +345,8 @@ def _memory_lines(memory: Mapping[str, Any]) -> list[str]:
         *[f"| {name} | {' | '.join(_figure(row[c]) for c in columns)} |" for name, row in rows],
         "",
         f"Memory growth: {_figure(total['growth_mb'], ' MB')}{share}, "
-        f"{_figure(total['mb_per_minute'], ' MB/minute')}; flat ({memory['rule']}): {_met(memory['flat'])}.",
+        f"{_figure(total['mb_per_minute'], ' MB/minute')}; "
+        f"flat ({memory['rule']}): {verdict(memory['flat'])}.",
     ]
 
 
@@ -379,8 +376,12 @@ def load_markdown(report: Mapping[str, Any]) -> str:
             "",
             *_memory_lines(report["memory"]),
             "",
-            f"Verdict: errors {targets['errors']} (target none: {_met(targets['errors_met'])}); memory "
-            + ("not measured" if targets["memory_flat"] is None else f"flat: {_met(targets['memory_flat'])}")
+            f"Verdict: errors {targets['errors']} (target none: {verdict(targets['errors_met'])}); memory "
+            + (
+                "not measured"
+                if targets["memory_flat"] is None
+                else f"flat: {verdict(targets['memory_flat'])}"
+            )
             + ".",
         ]
     )
