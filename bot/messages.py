@@ -1,7 +1,8 @@
 """A patient's message before the bot reads it: normalised, then judged.
 
-Every channel hands the patient's text to :func:`judge_message` first (the REST channel,
-``channels/rest.py``, does; the socket.io channel should, see docs/bad-input.md):
+The REST channel (``channels/rest.py``) and the widget's socket.io channel
+(``channels/socketio.py``) hand the patient's text to :func:`judge_message` first; the
+messaging apps' channels only skip a message with nothing to read (``channels/messaging.py``):
 
 - **Control characters are removed, never refused.** Line breaks, tabs and the
   other whitespace controls become a space; the rest (NUL, escape, bell, DEL, the C1 range)
