@@ -20,6 +20,12 @@
   ``Event``'s subclasses, recursively, each time: about 0.03 ms per event, nine tenths of the
   time it took to read back a stored conversation of 35 events. The class found for a name
   is kept; names Rasa does not know still go through its own lookup every time.
+- **It says when every worker is up.** Each worker loads the model before it listens, and
+  the first to finish answers the health check while the others are still loading. Once
+  every worker has started listening, the server logs so and, if ``BOT_READY_FILE`` names a
+  file, writes it (and removes it on the way out): ``bot/servers.py`` waits for it, so a
+  bot it has started answers with all its workers, and a deployment can use the file as
+  its readiness check.
 - **A failing part gets a reply, not silence** (``bot/faults.py``): the action server down
   or too slow, the conversation database or lock store unreachable.
 """
@@ -28,12 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 import jsonschema
@@ -46,11 +54,15 @@ from sanic.log import logger
 from sanic.server import serve as sanic_serve
 from sanic.server.events import trigger_events
 
+from bot.settings import load_settings
+
 _ORIGINAL_VALIDATE = jsonschema.validate
 _ORIGINAL_SERVE_MULTIPLE = sanic.server.runners.serve_multiple
+_ORIGINAL_SERVE_SINGLE = sanic.server.runners.serve_single
 _validators: dict[str, Any] = {}
 _ORIGINAL_RESOLVE_BY_TYPE = Event.resolve_by_type
 _event_classes: dict[str, type[Event]] = {}
+log = logging.getLogger("bot.rasa_server")  # not __main__ when run with -m
 
 
 def cached_validate(instance: Any, schema: dict[str, Any], *args: Any, **kwargs: Any) -> None:
@@ -83,8 +95,43 @@ def cached_resolve_by_type(type_name: str, default: type[Event] | None = None) -
     return found
 
 
+def _announce_up(workers: int) -> None:
+    # Rasa keeps Sanic's own loggers at LOG_LEVEL_LIBRARIES (ERROR by default): this one is ours.
+    log.info("All %s worker process%s listening.", workers, "es are" if workers > 1 else " is")
+    ready = load_settings().ready_file
+    if ready is not None:
+        written = ready.with_name(f".{ready.name}.{os.getpid()}")
+        written.write_text(f"{workers}\n", encoding="ascii")
+        written.replace(ready)  # whole or not at all
+
+
+def _withdraw_up() -> None:
+    ready = load_settings().ready_file
+    if ready is not None:
+        ready.unlink(missing_ok=True)
+
+
+async def _report_up(writer: multiprocessing.connection.Connection, *_: Any) -> None:
+    """A worker's ``after_server_start`` listener: tell the main process it listens."""
+    writer.send(os.getpid())
+
+
+async def _announce_single_up(*_: Any) -> None:
+    _announce_up(1)
+
+
+def serve_single_announcing(server_settings: dict[str, Any]) -> None:
+    """Sanic 21.12's ``serve_single``, announcing when its one worker listens."""
+    server_settings["app"].register_listener(_announce_single_up, "after_server_start")
+    try:
+        _ORIGINAL_SERVE_SINGLE(server_settings)
+    finally:
+        _withdraw_up()
+
+
 def serve_multiple_reuse_port(server_settings: dict[str, Any], workers: int) -> None:
-    """Sanic 21.12's ``serve_multiple``, but each worker binds its own SO_REUSEPORT socket."""
+    """Sanic 21.12's ``serve_multiple``, but each worker binds its own SO_REUSEPORT socket,
+    and the server announces when every one of them listens."""
     if server_settings.get("sock") is not None or server_settings.get("unix"):
         _ORIGINAL_SERVE_MULTIPLE(server_settings, workers)
         return
@@ -108,25 +155,46 @@ def serve_multiple_reuse_port(server_settings: dict[str, Any], workers: int) -> 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    settings["app"].register_listener(partial(_report_up, writer), "after_server_start")
     for _ in range(workers):
         process = context.Process(target=sanic_serve, kwargs=settings, daemon=True)
         process.start()
         processes.append(process)
-    failed = _wait_for(processes, lambda: stopping)
+    writer.close()  # the workers hold their own copies
+    try:
+        failed = _wait_for(processes, lambda: stopping, reader)
+    finally:
+        _withdraw_up()
     trigger_events(main_stop, loop)
     loop.close()
     if failed:
         sys.exit(1)
 
 
-def _wait_for(processes: list[multiprocessing.process.BaseProcess], stopping: Callable[[], bool]) -> bool:
-    """Wait until every worker has exited. A worker that fails (say, while loading the model)
-    stops the others, so the server does not go on with fewer workers without anyone knowing;
-    returns whether that happened."""
+def _wait_for(
+    processes: list[multiprocessing.process.BaseProcess],
+    stopping: Callable[[], bool],
+    reports: multiprocessing.connection.Connection,
+) -> bool:
+    """Wait until every worker has exited, announcing when all of them listen (each sends
+    its process id on ``reports`` once it does). A worker that fails (say, while loading the
+    model) stops the others, so the server does not go on with fewer workers without anyone
+    knowing; returns whether that happened."""
     remaining = list(processes)
+    listening: set[int] = set()
+    waiting_for: list[Any] = [reports]
     failed = False
     while remaining:
-        multiprocessing.connection.wait([worker.sentinel for worker in remaining])
+        ready = multiprocessing.connection.wait([worker.sentinel for worker in remaining] + waiting_for)
+        if reports in ready:
+            try:
+                listening.add(reports.recv())
+            except EOFError:  # every worker has gone
+                waiting_for = []
+            else:
+                if len(listening) == len(processes) and not failed and not stopping():
+                    _announce_up(len(processes))
         for worker in [w for w in remaining if w.exitcode is not None]:
             remaining.remove(worker)
             if worker.exitcode != 0 and not stopping() and not failed:
@@ -134,6 +202,7 @@ def _wait_for(processes: list[multiprocessing.process.BaseProcess], stopping: Ca
                     "Worker process %s exited with code %s: stopping the server.", worker.pid, worker.exitcode
                 )
                 failed = True
+                _withdraw_up()
                 for other in remaining:
                     other.terminate()
                 for other in remaining:
@@ -151,6 +220,7 @@ def apply() -> None:
     jsonschema.validate = cached_validate
     Event.resolve_by_type = staticmethod(cached_resolve_by_type)
     sanic.app.serve_multiple = serve_multiple_reuse_port
+    sanic.app.serve_single = serve_single_announcing
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.settings import PROJECT_DIR, load_settings
+from bot.settings import PROJECT_DIR, READY_FILE_VARIABLE, load_settings
 
 DEFAULT_MODEL = PROJECT_DIR / "models" / "meso.tar.gz"
 # The channels the Rasa server listens on.
@@ -75,16 +76,19 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], url: str, name: str, log: Path | None) -> None:
+def _wait_until_up(
+    process: subprocess.Popen[bytes], url: str, name: str, log: Path | None, ready_file: Path | None
+) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             where = f"; its log is {log}" if log else ""
             raise ServerError(f"{name} exited with code {process.returncode} while starting{where}")
-        if _answers(url):
+        if (ready_file is None or ready_file.exists()) and _answers(url):
             return
         time.sleep(0.2)
-    raise ServerError(f"{name} did not answer at {url} within {START_TIMEOUT_SECONDS:.0f} s")
+    waited_for = f"answer at {url}" + (f" and write {ready_file}" if ready_file else "")
+    raise ServerError(f"{name} did not {waited_for} within {START_TIMEOUT_SECONDS:.0f} s")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -171,8 +175,10 @@ def serve(
     env: dict[str, str],
     log_path: Path | None = None,
     cwd: Path = PROJECT_DIR,
+    ready_file: Path | None = None,
 ) -> Iterator[ServerProcess]:
-    """Run ``command`` in its own process group until the block ends; stop it on the way out."""
+    """Run ``command`` in its own process group until the block ends; stop it on the way out.
+    It is up when ``health_url`` answers and, if given, ``ready_file`` exists."""
     # Appended to: a server stopped and started again (the fault tests) keeps one log.
     with log_path.open("ab") if log_path else _no_log() as log:
         started = time.monotonic()
@@ -185,7 +191,7 @@ def serve(
             start_new_session=True,
         )
         try:
-            _wait_until_up(process, health_url, name, log_path)
+            _wait_until_up(process, health_url, name, log_path, ready_file)
             yield ServerProcess(name, process.pid, time.monotonic() - started)
         finally:
             _stop(process)
@@ -291,14 +297,19 @@ def rasa_server(
     ]
     if api_token:
         command += ["--enable-api", "--auth-token", api_token]
-    with serve(
-        "the Rasa server",
-        command,
-        f"{address.rasa_url}/",
-        server_environment(address, env),
-        _log_file(log_dir, "rasa-server.log"),
-    ) as process:
-        yield process
+    # The first worker to load the model answers the health check; the file says they all listen.
+    with tempfile.TemporaryDirectory(prefix="rasa-server-") as scratch:
+        ready_file = load_settings().ready_file or Path(scratch) / "ready"
+        ready_file.unlink(missing_ok=True)  # left by a server that was killed
+        with serve(
+            "the Rasa server",
+            command,
+            f"{address.rasa_url}/",
+            {**server_environment(address, env), READY_FILE_VARIABLE: str(ready_file)},
+            _log_file(log_dir, "rasa-server.log"),
+            ready_file=ready_file,
+        ) as process:
+            yield process
 
 
 @contextmanager

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The file the Rasa server writes once all its worker processes listen (bot/rasa_server.py).
+READY_FILE_VARIABLE = "BOT_READY_FILE"
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -107,6 +109,13 @@ class Settings:
     # How long the Rasa server waits for the action server before it tells the patient it
     # cannot answer right now (bot/faults.py); Rasa's own wait is 5 minutes.
     action_timeout_seconds: float = field(default_factory=lambda: _env_float("ACTION_TIMEOUT_SECONDS", 10.0))
+    # Written by the Rasa server once every worker process listens, removed when it stops
+    # (a readiness check); unset, `make run` and the tests use a file of their own.
+    ready_file: Path | None = field(
+        default_factory=lambda: (
+            Path(os.environ[READY_FILE_VARIABLE]) if os.environ.get(READY_FILE_VARIABLE) else None
+        )
+    )
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from rasa.shared.utils.common import all_subclasses
 
 import bot.rasa_server as rasa_server
 from bot.servers import free_port, serve
-from bot.settings import PROJECT_DIR
+from bot.settings import PROJECT_DIR, READY_FILE_VARIABLE
 
 SPEC = RemoteAction.action_response_format_spec()
 GOOD = {"events": [{"event": "slot", "name": "topic", "value": "cost"}], "responses": [{"text": "hi"}]}
@@ -98,17 +97,25 @@ def test_event_classes_are_rasas_own_and_looked_up_once_per_name(monkeypatch: py
 
 
 SANIC_APP = """
-import os, sys
+import asyncio, os, sys
 from sanic import Sanic, response
 import bot.rasa_server
 bot.rasa_server.apply()
 app = Sanic("reuse_port_test")
+marker = sys.argv[3]
+
+@app.listener("before_server_start")
+async def load(app, loop):  # the second worker takes its time, as a worker loading a model can
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        await asyncio.sleep(3)
 
 @app.get("/")
 async def pid(request):
     return response.text(str(os.getpid()))
 
-app.run(host="127.0.0.1", port=int(sys.argv[1]), workers=2, access_log=False)
+app.run(host="127.0.0.1", port=int(sys.argv[1]), workers=int(sys.argv[2]), access_log=False)
 """
 
 
@@ -118,16 +125,29 @@ def _listening_sockets(port: int) -> int:
     return sum(1 for line in lines if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A")
 
 
-def test_each_worker_listens_on_its_own_socket_and_answers(tmp_path: Path) -> None:
+def _workers(port: int, workers: int, tmp_path: Path) -> tuple[list[str], dict[str, str], Path]:
+    ready = tmp_path / "ready"
+    command = [sys.executable, "-c", SANIC_APP, str(port), str(workers), str(tmp_path / "first")]
+    return command, {**os.environ, READY_FILE_VARIABLE: str(ready)}, ready
+
+
+def test_each_worker_listens_on_its_own_socket_and_the_server_is_up_once_all_do(tmp_path: Path) -> None:
     port = free_port()
-    command = [sys.executable, "-c", SANIC_APP, str(port)]
-    with serve("two Sanic workers", command, f"http://127.0.0.1:{port}/", dict(os.environ), cwd=PROJECT_DIR):
-        deadline = time.monotonic() + 30
-        while _listening_sockets(port) < 2 and time.monotonic() < deadline:  # the second may still start
-            time.sleep(0.2)
-        assert _listening_sockets(port) == 2
+    command, env, ready = _workers(port, 2, tmp_path)
+    with serve("two Sanic workers", command, f"http://127.0.0.1:{port}/", env, ready_file=ready):
+        assert _listening_sockets(port) == 2  # the slow one too, without waiting for it here
+        assert ready.read_text() == "2\n"
         answered_by = {requests.get(f"http://127.0.0.1:{port}/", timeout=5).text for _ in range(40)}
         assert len(answered_by) == 2
+    assert not ready.exists()  # a stopped server is not ready
+
+
+def test_one_worker_announces_itself_too(tmp_path: Path) -> None:
+    port = free_port()
+    command, env, ready = _workers(port, 1, tmp_path)
+    with serve("one Sanic worker", command, f"http://127.0.0.1:{port}/", env, ready_file=ready):
+        assert ready.read_text() == "1\n"
+    assert not ready.exists()
 
 
 FAILING_WORKER_APP = """
@@ -155,7 +175,9 @@ app.run(host="127.0.0.1", port=int(sys.argv[1]), workers=2, access_log=False)
 
 def test_a_worker_that_fails_to_start_stops_the_whole_server(tmp_path: Path) -> None:
     command = [sys.executable, "-c", FAILING_WORKER_APP, str(free_port()), str(tmp_path / "first")]
-    result = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)  # noqa: S603
+    env = {**os.environ, READY_FILE_VARIABLE: str(tmp_path / "ready")}
+    result = subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60)  # noqa: S603
     assert result.returncode == 1
+    assert not (tmp_path / "ready").exists()
     assert "this worker cannot load its model" in result.stderr
     assert "stopping the server" in result.stdout + result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,7 +169,11 @@ def test_concurrent_conversations_stay_whole_across_the_worker_processes(
     bot: BotAddress, log_dir: Path
 ) -> None:
     log = (log_dir / "rasa-server.log").read_text()
-    assert log.count("Rasa server is up and running") >= 2, "one Rasa worker process per core (2 here)"
+    workers = os.cpu_count() or 1
+    assert workers >= 2, "this test needs a machine with at least 2 cores"
+    # the bot counts as started only once every worker listens (bot/rasa_server.py)
+    assert log.count("Rasa server is up and running") == workers
+    assert f"All {workers} worker processes are listening." in log
     questions = ["hello", "how much does it cost?", "does it hurt?", "can I wash my hair after?", "thanks"]
     senders = [f"patient-{uuid.uuid4()}" for _ in range(8)]
 
