@@ -1,8 +1,8 @@
 """A patient's message before the bot reads it: normalised, then judged.
 
-The REST channel (``channels/rest.py``) and the widget's socket.io channel
-(``channels/socketio.py``) hand the patient's text to :func:`judge_message` first; the
-messaging apps' channels only skip a message with nothing to read (``channels/messaging.py``):
+Every channel hands the patient's text to :func:`judge_message` first: REST
+(``channels/rest.py``), the widget's socket.io channel (``channels/socketio.py``) and the
+messaging apps' (``channels/messaging.py``):
 
 - **Control characters are removed, never refused.** Line breaks, tabs and the
   other whitespace controls become a space; the rest (NUL, escape, bell, DEL, the C1 range)
@@ -88,11 +88,14 @@ def has_something_to_read(text: str) -> bool:
     return any(unicodedata.category(char)[0] in _READABLE_CATEGORIES for char in text)
 
 
+def commands_as_words(text: str) -> str:
+    """``text`` with a leading ``/`` of Rasa's conversation commands removed (normalised text)."""
+    return text[1:] if RASA_COMMAND.match(text) else text
+
+
 def judge_message(text: str, max_chars: int) -> PatientMessage:
     """Normalise a patient's message and decide whether the bot reads it."""
-    normalised = normalise_message(text)
-    if RASA_COMMAND.match(normalised):
-        normalised = normalised[1:]
+    normalised = commands_as_words(normalise_message(text))
     if not has_something_to_read(normalised):
         return PatientMessage(normalised, Verdict.EMPTY)
     if len(normalised) > max_chars:

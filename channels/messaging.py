@@ -16,6 +16,11 @@ Each connector is one of Rasa's own input channels with three things added in fr
   REST channel gives an empty message) and the bot does not read it. Rasa's connectors
   would fail on it (Twilio: a 500 and no reply), drop it (Telegram) or hand the bot the
   attachment's address as if the patient had typed it (Messenger).
+- **Every message is judged as the REST channel and the widget judge theirs**
+  (bot/messages.py, :func:`judging`): its text normalised (control characters removed, a
+  typed ``/restart`` read as a word), and one over ``MAX_MESSAGE_CHARS`` answered with
+  ``message_too_long``, unread. The apps allow far longer messages (Telegram 4,096
+  characters, Messenger 2,000, an SMS of many parts 1,600).
 
 ``VerifiedInput`` does all of this once; a connector adds its settings, the arguments of
 Rasa's connector, its request check and how it recognises a message without words.
@@ -35,7 +40,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.knowledge import default_knowledge_base
-from bot.messages import has_something_to_read, normalise_message
+from bot.messages import has_something_to_read, judge_message, normalise_message, refusal_reply
+from bot.settings import load_settings
 from channels.answering import answering
 
 logger = logging.getLogger(__name__)
@@ -124,7 +130,33 @@ async def send_reply(output: OutputChannel, recipient: str, text: str) -> None:
     try:
         await output.send_text_message(recipient, text)
     except Exception:
-        logger.exception("%s could not send its reply to a message without words", output.name())
+        logger.exception("%s could not send its reply to a message the bot did not read", output.name())
+
+
+def judging(on_new_message: OnNewMessage) -> OnNewMessage:
+    """``on_new_message`` for a message judged first (bot/messages.py): the bot reads its
+    normalised text, or, when the message is too long or has nothing to read, the patient
+    gets the reply that says so (data/faq/replies.yml) and the bot reads nothing."""
+    # Read now, when the channel is mounted: a broken file stops the server at start-up.
+    replies = default_knowledge_base().replies
+    max_chars = load_settings().max_message_chars
+
+    async def handle(message: UserMessage) -> None:
+        judged = judge_message(message.text or "", max_chars)
+        refusal = refusal_reply(judged, replies, max_chars)
+        if refusal is None:
+            message.text = judged.text
+            await on_new_message(message)
+            return
+        logger.info(
+            "a %s message not read (%s, %d characters)",
+            message.input_channel,
+            judged.verdict.value,
+            judged.length,
+        )
+        await send_reply(message.output_channel, message.sender_id, refusal.text)
+
+    return handle
 
 
 class UnusableSetting(ValueError):
@@ -133,7 +165,8 @@ class UnusableSetting(ValueError):
 
 class VerifiedInput(InputChannel, Generic[SettingsT]):
     """One of Rasa's messaging connectors with settings from the environment, every
-    request checked, and messages without words answered (see the module's text).
+    request checked, every message judged and messages without words answered (see the
+    module's text).
 
     A connector lists it first among its bases, before Rasa's connector, and supplies:
     ``required`` and ``optional`` (its environment variables), ``settings_from`` (its
@@ -182,7 +215,8 @@ class VerifiedInput(InputChannel, Generic[SettingsT]):
         if self.settings is None:
             return not_configured_blueprint(self.name(), str(self.problem))
         self.empty_message_reply = default_knowledge_base().replies.empty_message
-        blueprint = guard_webhook(self.webhook_blueprint(answering(on_new_message)), self.request_problem)
+        handler = judging(answering(on_new_message))
+        blueprint = guard_webhook(self.webhook_blueprint(handler), self.request_problem)
 
         async def message_posted(request: Request) -> HTTPResponse | None:
             if request.method != "POST" or not request.path.rstrip("/").endswith("/webhook"):

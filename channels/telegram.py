@@ -13,6 +13,12 @@ secret at Telegram. Here the webhook is set only on request, through the connect
 Rasa's connector silently drops a message without text (a photo, a sticker) and fails on an
 update that is not a message; here the first gets ``empty_message`` and the second is
 acknowledged (channels/messaging.py). A caption is read as the message's text.
+
+Telegram's own commands are read as a patient means them. ``/start``, which Telegram sends
+when a patient first opens the chat (or presses Start, or follows a link with a parameter),
+is a greeting: the bot answers with its welcome instead of guessing at an unknown intent. A
+typed ``/restart`` is read as the word, as on every channel (bot/messages.py), before Rasa's
+connector would reset the conversation with it and then send ``/start`` on its own.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.messages import commands_as_words, normalise_message
 from channels.messaging import UnusableSetting, VerifiedInput, nothing_to_read
 
 logger = logging.getLogger(__name__)
@@ -40,6 +47,19 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 # What the Bot API accepts as secret_token (https://core.telegram.org/bots/api#setwebhook).
 SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 BOT_TOKEN = re.compile(r"\d+:\S+")
+# "/start", "/start@ClinicBot", "/start <deep-link parameter>".
+START_COMMAND = re.compile(r"/start(@\w+)?(\s.*)?", re.DOTALL)
+# The greet intent (domain.yml), as a button sends an intent.
+GREETING = "/greet"
+
+
+def as_patient_means(text: str) -> str:
+    """A message's text with Telegram's ``/start`` read as a greeting and Rasa's commands as
+    words (see the module's text)."""
+    normalised = normalise_message(text)
+    if START_COMMAND.fullmatch(normalised):
+        return GREETING
+    return commands_as_words(normalised)
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,7 @@ class VerifiedTelegramInput(VerifiedInput[TelegramSettings], TelegramInput):
         if nothing_to_read(message.get("text")) and not nothing_to_read(message.get("caption")):
             message["text"] = message["caption"]  # request.json is the object Rasa's handler reads
         if not nothing_to_read(message.get("text")):
+            message["text"] = as_patient_means(message["text"])
             return None
         await self.send_empty_message_reply(str(message["chat"]["id"]))
         return response.text("success")  # what Rasa's handler answers Telegram

@@ -223,6 +223,16 @@ def facebook_channel(fake: FakeApi) -> FacebookToFake:
     return channel
 
 
+def app_channel(app: str, fake: FakeApi) -> InputChannel:
+    """The connector of ``app`` (twilio, telegram, facebook), sending to the fake API."""
+    makers: dict[str, Callable[[FakeApi], InputChannel]] = {
+        "twilio": twilio_channel,
+        "telegram": telegram_channel,
+        "facebook": facebook_channel,
+    }
+    return makers[app](fake)
+
+
 # --- the bot behind the webhook -----------------------------------------------------------
 
 
@@ -702,6 +712,34 @@ def test_a_photo_with_a_caption_is_answered_from_its_caption(
     assert [m.text for m in bot.received] == [topic.question]
 
 
+@pytest.mark.parametrize("command", ["/start", "/start@ClinicBot", "/start spring-offer", " /start \n"])
+def test_telegrams_start_command_is_read_as_a_greeting(
+    command: str, fake_api: FakeApi, bot: StandInBot, domain: dict[str, Any]
+) -> None:
+    """Telegram sends /start when a patient first opens the chat; Rasa would read an unknown intent."""
+
+    async def scenario() -> Reply:
+        async with serving(telegram_channel(fake_api), bot) as url:
+            return await post_to_telegram(
+                url, telegram_update(command), TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"]
+            )
+
+    assert asyncio.run(scenario()).status == 200
+    [message] = bot.received
+    assert message.text == telegram.GREETING
+    assert message.text.removeprefix("/") in domain["intents"]
+
+
+@pytest.mark.parametrize("text", ["/started", "/start-over", "how do I /start"])
+def test_other_text_with_start_in_it_is_read_as_typed(text: str, fake_api: FakeApi, bot: StandInBot) -> None:
+    async def scenario() -> Reply:
+        async with serving(telegram_channel(fake_api), bot) as url:
+            return await post_to_telegram(url, telegram_update(text), TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"])
+
+    assert asyncio.run(scenario()).status == 200
+    assert [m.text for m in bot.received] == [text]
+
+
 def test_a_telegram_update_that_is_no_message_is_acknowledged_not_a_crash(
     fake_api: FakeApi, bot: StandInBot
 ) -> None:
@@ -951,12 +989,6 @@ def test_no_other_spelling_of_the_webhook_skips_the_check(
     name: str, path: str, fake_api: FakeApi, bot: StandInBot, knowledge: KnowledgeBase
 ) -> None:
     question = knowledge.topic("cost").question
-    makers: dict[str, Callable[[FakeApi], InputChannel]] = {
-        "twilio": twilio_channel,
-        "telegram": telegram_channel,
-        "facebook": facebook_channel,
-    }
-    make_channel = makers[name]
     body, content_type = {
         "twilio": (urllib.parse.urlencode(twilio_form(question)).encode(), "x-www-form-urlencoded"),
         "telegram": (json.dumps(telegram_update(question)).encode(), "json"),
@@ -964,7 +996,7 @@ def test_no_other_spelling_of_the_webhook_skips_the_check(
     }[name]
 
     async def scenario() -> Reply:
-        async with serving(make_channel(fake_api), bot) as url:
+        async with serving(app_channel(name, fake_api), bot) as url:
             return await post(url + path, body=body, headers={"Content-Type": f"application/{content_type}"})
 
     reply = asyncio.run(scenario())
@@ -1005,6 +1037,55 @@ def test_every_answer_with_its_caveat_fits_in_one_message(app: str, knowledge: K
             text = compose_answer(knowledge, topic, personal=personal).text
             assert "\n\n" not in text and text.endswith(knowledge.caveat)
             assert len(text) <= ONE_MESSAGE[app], (topic.id, personal, len(text))
+
+
+# --- every app: a message is judged as the REST channel judges it (bot/messages.py) -------
+
+
+async def post_text(app: str, url: str, text: str) -> Reply:
+    """A patient's typed message, posted and signed as ``app`` posts it."""
+    if app == "twilio":
+        form = twilio_form(text)
+        return await post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))
+    if app == "telegram":
+        return await post_to_telegram(url, telegram_update(text), TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"])
+    body = page_events(messenger_event(text))
+    return await post_to_messenger(url, body, hub_signatures(body))
+
+
+@pytest.mark.parametrize("app", sorted(ONE_MESSAGE))
+def test_an_over_long_message_gets_the_limit_on_every_app_and_the_bot_reads_nothing(
+    app: str, fake_api: FakeApi, bot: StandInBot, knowledge: KnowledgeBase
+) -> None:
+    """Every app delivers far longer messages than MAX_MESSAGE_CHARS (1,000 by default)."""
+    text = "does it hurt " * 100  # 1,299 characters once the last space is trimmed
+
+    async def scenario() -> Reply:
+        async with serving(app_channel(app, fake_api), bot) as url:
+            return await post_text(app, url, text)
+
+    assert asyncio.run(scenario()).status in (200, 204)
+    [sent] = fake_api.sent_texts()
+    assert sent.startswith(knowledge.replies.message_too_long.split("{")[0])
+    assert "1,299" in sent and "1,000" in sent
+    assert bot.received == []
+
+
+@pytest.mark.parametrize("app", sorted(ONE_MESSAGE))
+def test_the_bot_reads_a_messaging_apps_text_cleaned_and_commands_as_words(
+    app: str, fake_api: FakeApi, bot: StandInBot, knowledge: KnowledgeBase
+) -> None:
+    cost = knowledge.topic("cost")
+    typed = cost.question.replace(" ", " \n\t\u0007 ", 1)  # a line break, a tab, a bell
+
+    async def scenario() -> list[Reply]:
+        async with serving(app_channel(app, fake_api), bot) as url:
+            return [await post_text(app, url, typed), await post_text(app, url, "/restart")]
+
+    assert all(reply.status in (200, 204) for reply in asyncio.run(scenario()))
+    assert [m.text for m in bot.received] == [cost.question, "restart"]
+    answer, _ = fake_api.sent_texts()
+    assert answer.startswith(cost.answer) and answer.endswith(knowledge.caveat)
 
 
 # --- end to end: the real Rasa server and action server with the trained model ------------
@@ -1149,6 +1230,23 @@ def test_e2e_telegram_and_messenger_patients_get_the_answer_with_the_caveat(
     texts = running_bot.fake_api.sent_texts()
     assert len(texts) == 2
     assert all(text.startswith(cost.answer) and text.endswith(knowledge.caveat) for text in texts)
+
+
+@pytest.mark.e2e
+def test_e2e_a_telegram_patient_opening_the_chat_is_welcomed(
+    running_bot: RunningBot, domain: dict[str, Any]
+) -> None:
+    running_bot.fake_api.calls.clear()
+    chat_id = int(str(uuid.uuid4().int)[:9])
+
+    async def scenario() -> Reply:
+        update = telegram_update("/start", chat_id)
+        return await post_to_telegram(
+            f"{running_bot.url}/telegram", update, TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"]
+        )
+
+    assert asyncio.run(scenario()).status == 200
+    assert running_bot.fake_api.sent_texts() == [domain["responses"]["utter_greet"][0]["text"]]
 
 
 @pytest.mark.e2e
