@@ -514,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
+    except KeyboardInterrupt:
+        print("Stopped: every server this command started has been stopped.", file=sys.stderr)
+        return 130
     except (KnowledgeBaseError, SafetyRulesError, ClinicError) as error:
         print(error, file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.servers import (
+    DEFAULT_MODEL,
     ONE_THREAD,
     BotAddress,
     ServerError,
@@ -76,3 +78,41 @@ def test_a_servers_memory_counts_its_worker_processes() -> None:
             assert alone is not None and with_child is not None and with_child * 1024 > alone
         finally:
             child.kill()
+
+
+@pytest.mark.e2e
+def test_sigterm_to_make_run_stops_both_servers_it_started(tmp_path: Path) -> None:
+    """As a service manager stops `make run` (python -m bot serve): SIGTERM to that process only."""
+    if not DEFAULT_MODEL.exists():
+        pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make test does)")
+    address = BotAddress(rasa_port=free_port(), action_port=free_port())
+    env = {**os.environ, "RASA_PORT": str(address.rasa_port), "ACTION_PORT": str(address.action_port)}
+    command = [sys.executable, "-m", "bot", "serve", "--log-dir", str(tmp_path)]
+    bot = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    servers: list[int] = []
+    try:
+        assert bot.stdout is not None
+        printed: list[str] = []
+        while not printed or printed[-1] not in ("", "Press Ctrl-C to stop.\n"):  # "": it exited
+            printed.append(bot.stdout.readline())
+        assert "The bot is running.\n" in printed, "".join(printed)
+        servers = _descendants(bot.pid)
+        assert len(servers) >= 3  # the action server, the Rasa server and its workers
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=60) == 0
+        assert not port_in_use(address.rasa_port) and not port_in_use(address.action_port)
+        assert [pid for pid in servers if _running(pid)] == []
+    finally:  # a failed test leaves nothing running
+        for pid in [bot.pid, *servers]:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        bot.wait()
+
+
+def _running(pid: int) -> bool:
+    """Whether the process exists and has not exited (a zombie has: only its parent has not reaped it)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
