@@ -64,8 +64,8 @@ def bench_markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
         *_load_rows(report["floors"]),
         "",
-        "**Servers**: start-up (process start to answering its health check) and peak resident memory "
-        "(`VmHWM`) after the run:",
+        "**Servers**: start-up (process start to answering its health check; this bot's Rasa server: "
+        "until all its workers listen too) and peak resident memory (`VmHWM`) after the run:",
         "",
         "| server | start-up s | peak RSS MB |",
         "|---|---|---|",
