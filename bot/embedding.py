@@ -4,12 +4,28 @@ The servers embed every patient message. Run by torch on one thread, all-MiniLM-
 about 11-14 ms per message; the same network exported to ONNX and run by onnxruntime takes
 about 5-6 ms and gives the same vectors (largest difference 3.4e-7, cosine 0.9999998 on 37
 patient questions), and a process that embeds never imports torch (about 200 MB instead of
-900 MB). The servers run that export with its weights quantized to 8 bits: about 1.3 ms per
-message, cosine >= 0.98 with the float vectors, and retrieval alone as accurate on the dev
-and held-out questions (0.590 and 0.547 against 0.595 and 0.529). The exports are made from
-the model's local files (never a hub), the first time a process needs them, into
-``models/embedding/``; a fingerprint of the model's files beside each makes a changed model
-export again.
+900 MB). The exports are made from the model's local files (never a hub), the first time a
+process needs them, into ``models/embedding/``; a fingerprint of the model's files beside
+each makes a changed model export again.
+
+The servers run that export with its weights quantized (``quantize``): about a quarter of
+the float network's time per message. The quantization is chosen so that every x86-64 CPU
+computes the same vectors. onnxruntime multiplies 8-bit activations (0..255) by 8-bit
+weights; on CPUs without VNNI (AVX2, and AVX-512 without VNNI) its kernels add pairs of
+those products in 16 bits with saturation, so full-range weights (up to 127) overflow there
+and the vectors drift (cosine 0.96 with the float ones on an AVX2-only AMD EPYC, 0.97-0.98
+with VNNI). Weights kept to 7 bits (``reduce_range``: 2 x 255 x 64 = 32,640 < 32,767)
+never overflow, so the integer arithmetic is exact on every kernel, SSE, AVX2, AVX-512, VNNI
+or AMX, and the vectors agree to 1e-7 (``tests/test_embedding.py`` runs the network on an
+emulated AVX2 CPU and on an SSE-only one). The activations' scale is taken per run over
+the whole input, so the 8-bit network embeds one text per run: a text's vector never
+depends on the other texts of a batch or on their padding.
+
+Each process checks the 8-bit network before it uses it (``OnnxSentenceEncoder``): the
+vectors of a few probe texts must keep a cosine of at least ``MIN_PROBE_COSINE`` with the
+float network's, which were computed when the export was made. If they do not (a CPU or
+onnxruntime release whose kernels differ), the process runs the float network instead and
+logs why; the choice, and the CPU's instruction set, are logged either way.
 
 Pooling is the model's own: mean over the tokens, then L2 normalisation (the
 sentence-transformers configuration is read and anything else is refused).
@@ -19,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -31,8 +48,23 @@ import numpy as np
 from bot.settings import PROJECT_DIR
 
 EXPORT_DIR = PROJECT_DIR / "models" / "embedding"
-EXPORT_FORMAT = 2
+EXPORT_FORMAT = 3  # 3: weights quantized to 7 bits, the same vectors on every x86-64 CPU
 BATCH_SIZE = 64
+QUANTIZATION = "int8 weights in 7 bits (reduce_range), one scale per output channel, dynamic"
+# Texts the 8-bit network is checked on in every process, against the float network's
+# vectors (saved beside the export): short, long, an emergency, Spanish, emoji, empty.
+PROBE_TEXTS = (
+    "how much does mesotherapy cost?",
+    "meso pls",
+    "does it hurt?",
+    "my lips are swelling up and I can't breathe",
+    "can I wash my hair after the treatment, or should I wait a day or two before using shampoo again?",
+    "¿cuánto cuesta? 💉",
+    "",
+)
+MIN_PROBE_COSINE = 0.97
+
+logger = logging.getLogger(__name__)
 
 
 class EmbeddingError(RuntimeError):
@@ -72,6 +104,16 @@ def fingerprint(model_dir: Path) -> str:
                 for block in iter(lambda: weights.read(1 << 20), b""):
                     digest.update(block)
     return digest.hexdigest()
+
+
+def network_identity(model_dir: Path, quantized: bool) -> str:
+    """What decides the vectors: the export's format, the quantization and the model's files.
+
+    A trained model that stored features from one network must not be reused with another
+    (Rasa's training cache keys the featurizer on it).
+    """
+    precision = QUANTIZATION if quantized else "float"
+    return f"export format {EXPORT_FORMAT}; {precision}; model {fingerprint(model_dir)}"
 
 
 def export_path(name: str) -> Path:
@@ -122,25 +164,64 @@ def export_onnx(model_dir: Path, target: Path) -> None:
         os.replace(partial, target)
 
 
-def _is_current(stamp: Path, expected: dict[str, Any]) -> bool:
+def _read_stamp(stamp: Path) -> dict[str, Any]:
     try:
-        return bool(json.loads(stamp.read_text(encoding="utf-8")) == expected)
+        data = json.loads(stamp.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        return False
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _is_current(stamp: Path, expected: dict[str, Any]) -> bool:
+    """Whether the stamp names what is expected (it may record more, such as the CPU)."""
+    recorded = _read_stamp(stamp)
+    return all(recorded.get(key) == value for key, value in expected.items())
+
+
+def instruction_set() -> str:
+    """The widest integer instruction set onnxruntime's 8-bit kernels can use on this CPU.
+
+    Read from the CPU itself (CPUID, through NumPy's dispatch table), not /proc/cpuinfo, so an
+    emulated CPU reports what it emulates.
+    """
+    from numpy.core._multiarray_umath import __cpu_features__ as features
+
+    for name, label in (
+        ("AVX512VNNI", "AVX-512 VNNI"),
+        ("AVX512BW", "AVX-512 without VNNI"),
+        ("AVX2", "AVX2"),
+    ):
+        if features.get(name):
+            return label
+    return "SSE (no AVX2)"
 
 
 def quantize(source: Path, target: Path) -> None:
-    """Weights to 8-bit integers, one scale per output channel (dynamic quantization), atomically.
+    """Weights to 7-bit integers, one scale per output channel (dynamic quantization), atomically.
 
     Activations are quantized on the fly, so one message costs about a quarter of the float
-    network's time; the vectors move a little (cosine >= 0.98 with the float ones here).
+    network's time. 7 bits, not 8, so that no CPU's kernel saturates (module docstring).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         partial = Path(work) / target.name
-        quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(
+            str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True
+        )
         os.replace(partial, target)
+
+
+def probe_path(network: Path) -> Path:
+    """Where the float network's vectors of ``PROBE_TEXTS`` are kept, beside the 8-bit file."""
+    return network.with_suffix(".probe.npy")
+
+
+def probe_cosines(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each probe text's cosine between two encoders' normalised vectors."""
+    if vectors.shape != reference.shape:
+        return np.zeros(len(PROBE_TEXTS), dtype=np.float32)
+    return np.asarray((vectors * reference).sum(axis=1), dtype=np.float32)
 
 
 def ensure_export(model_dir: Path, name: str, quantized: bool = True) -> Path:
@@ -157,11 +238,26 @@ def ensure_export(model_dir: Path, name: str, quantized: bool = True) -> Path:
         return target
     small = target.with_suffix(".int8.onnx")
     small_stamp = small.with_suffix(".json")
-    expected_small = {**expected, "quantized": "int8, per channel, dynamic"}
-    if exported or not (small.exists() and _is_current(small_stamp, expected_small)):
+    expected_small = {**expected, "quantized": QUANTIZATION}
+    current = small.exists() and probe_path(small).exists() and _is_current(small_stamp, expected_small)
+    if exported or not current:
         quantize(target, small)
-        small_stamp.write_text(json.dumps(expected_small, indent=1), encoding="utf-8")
+        made = record_probe(model_dir, target, small)
+        small_stamp.write_text(json.dumps({**expected_small, **made}, indent=1), encoding="utf-8")
     return small
+
+
+def record_probe(model_dir: Path, float_file: Path, small: Path) -> dict[str, Any]:
+    """Save the float network's vectors of the probe texts beside the 8-bit file (atomically),
+    and say for its stamp how close the 8-bit network came to them on this CPU."""
+    reference = _NetworkRunner(model_dir, float_file, one_by_one=False).encode(PROBE_TEXTS)
+    with tempfile.TemporaryDirectory(dir=small.parent) as work:
+        partial = Path(work) / probe_path(small).name
+        np.save(partial, reference, allow_pickle=False)
+        os.replace(partial, probe_path(small))
+    vectors = _NetworkRunner(model_dir, small, one_by_one=True).encode(PROBE_TEXTS)
+    cosine = float(probe_cosines(vectors, reference).min())
+    return {"quantized_on": instruction_set(), "probe_min_cosine": round(cosine, 4)}
 
 
 def _threads() -> int:
@@ -172,24 +268,24 @@ def _threads() -> int:
         return 0
 
 
-class OnnxSentenceEncoder:
-    """Tokenizer (``tokenizers``) plus the exported network (onnxruntime), with mean pooling."""
+class _NetworkRunner:
+    """Tokenizer (``tokenizers``) plus one exported network (onnxruntime), with mean pooling."""
 
-    def __init__(self, model_dir: Path, name: str, quantized: bool = True) -> None:
+    def __init__(self, model_dir: Path, network: Path, one_by_one: bool) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
-        if not model_dir.is_dir():
-            raise EmbeddingError(f"embedding model not found at {model_dir}")
-        self.name = name
-        onnx_file = ensure_export(model_dir, name, quantized)
+        self.network = network
+        # The 8-bit network runs one text at a time: its activations' scale is taken over
+        # the whole input, which must not depend on the other texts of a batch.
+        self.one_by_one = one_by_one
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = _threads()
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = onnxruntime.InferenceSession(
-            str(onnx_file), options, providers=["CPUExecutionProvider"]
+            str(network), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -200,10 +296,8 @@ class OnnxSentenceEncoder:
         """Normalised float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        rows = [
-            self._encode_batch(texts[start : start + BATCH_SIZE])
-            for start in range(0, len(texts), BATCH_SIZE)
-        ]
+        size = 1 if self.one_by_one else BATCH_SIZE
+        rows = [self._encode_batch(texts[start : start + size]) for start in range(0, len(texts), size)]
         return np.asarray(np.concatenate(rows), dtype=np.float32)
 
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -226,3 +320,48 @@ class OnnxSentenceEncoder:
         pooled = (vectors * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.asarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class OnnxSentenceEncoder:
+    """The sentence encoder the servers use: the 8-bit network when it holds on this CPU
+    (its probe texts' cosines with the float network), else the float network.
+
+    ``precision`` says which runs: ``"int8"`` or ``"float"``.
+    """
+
+    def __init__(self, model_dir: Path, name: str, quantized: bool = True) -> None:
+        if not model_dir.is_dir():
+            raise EmbeddingError(f"embedding model not found at {model_dir}")
+        self.name = name
+        self.precision = "float"
+        cpu = instruction_set()
+        if quantized:
+            small = ensure_export(model_dir, name, quantized=True)
+            runner = _NetworkRunner(model_dir, small, one_by_one=True)
+            reference = np.load(probe_path(small), allow_pickle=False)
+            cosine = float(probe_cosines(runner.encode(PROBE_TEXTS), reference).min())
+            if cosine >= MIN_PROBE_COSINE:
+                self.precision = "int8"
+                self._runner = runner
+                logger.info(
+                    "Sentence embedding: the 8-bit network (%s) on this %s CPU; probe cosine %.4f "
+                    "with the float network.",
+                    QUANTIZATION,
+                    cpu,
+                    cosine,
+                )
+                return
+            logger.warning(
+                "Sentence embedding: the 8-bit network drifts on this %s CPU (probe cosine %.4f, "
+                "below %.2f): running the float network instead, about 4 times slower.",
+                cpu,
+                cosine,
+                MIN_PROBE_COSINE,
+            )
+        else:
+            logger.info("Sentence embedding: the float network (as configured) on this %s CPU.", cpu)
+        self._runner = _NetworkRunner(model_dir, ensure_export(model_dir, name, quantized=False), False)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised float32 vectors, one row per text."""
+        return self._runner.encode(texts)

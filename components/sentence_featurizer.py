@@ -20,6 +20,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.embedding import network_identity
 from bot.retrieval import SentenceEncoder, resolve_model_path
 
 
@@ -33,6 +34,12 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
         resolve_model_path(config["model"])
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str:
+        """The network's identity, so Rasa's training cache never restores features (and the
+        classifier trained on them) that another network or quantization computed."""
+        return network_identity(resolve_model_path(config["model"]), bool(config["quantized"]))
 
     @classmethod
     def create(

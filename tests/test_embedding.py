@@ -1,8 +1,16 @@
-"""The ONNX exports of the embedding model: float (sentence-transformers' vectors) and 8-bit, no torch."""
+"""The ONNX exports of the embedding model: float (sentence-transformers' vectors) and 8-bit, no torch.
+
+The 8-bit network must give the same vectors on every x86-64 CPU: the tests run it here and
+on CPUs emulated by QEMU's user mode (AVX2 without AVX-512, and SSE without AVX), which
+executes the same onnxruntime build with the kernels it picks for the emulated CPU.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +31,9 @@ TEXTS = [
     "can I wash my hair after the treatment, or should I wait a day or two before using shampoo again?",
     "¿cuánto cuesta? 💉",
     "",
+    "what could go wrong, worst case",
+    "is it gonna wreck my bank account",
+    "I had it yesterday, can I go running today?",
 ]
 
 
@@ -51,6 +62,7 @@ def test_the_float_export_gives_sentence_transformers_own_vectors(reference: np.
 
 
 def test_the_8_bit_export_is_close_and_ranks_alike(encoder: SentenceEncoder, reference: np.ndarray) -> None:
+    assert encoder.precision == "int8"
     vectors = encoder.encode(TEXTS)
     assert vectors.shape == reference.shape and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -61,6 +73,79 @@ def test_the_8_bit_export_is_close_and_ranks_alike(encoder: SentenceEncoder, ref
     np.fill_diagonal(ours, -1)
     np.fill_diagonal(theirs, -1)
     assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).all()  # the same nearest other text
+
+
+def test_an_8_bit_vector_does_not_depend_on_the_other_texts_of_a_call(encoder: SentenceEncoder) -> None:
+    together = encoder.encode(TEXTS)
+    alone = np.concatenate([encoder.encode([text]) for text in TEXTS])
+    reversed_order = encoder.encode(TEXTS[::-1])[::-1]
+    assert np.array_equal(together, alone) and np.array_equal(together, reversed_order)
+
+
+EMULATED_CPUS = {
+    # QEMU CPU model: what the kernels see. Haswell: AVX2, no AVX-512, no VNNI (the CPUs
+    # where full-range 8-bit weights saturated); Nehalem: SSE4.2, no AVX at all.
+    "Haswell": "AVX2",
+    "Nehalem": "SSE (no AVX2)",
+}
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="emulates x86-64 CPUs")
+@pytest.mark.parametrize("cpu", sorted(EMULATED_CPUS))
+def test_the_8_bit_network_gives_the_same_vectors_on_an_emulated_cpu(
+    cpu: str, encoder: SentenceEncoder, reference: np.ndarray, tmp_path: Path
+) -> None:
+    qemu = shutil.which("qemu-x86_64")
+    assert qemu, "qemu-x86_64 is missing: scripts/system-packages installs qemu-user"
+    embedding.ensure_export(resolve_model_path(MODEL), MODEL)  # made here, natively: only run there
+    out = tmp_path / "vectors.npy"
+    code = (
+        "import json, sys, numpy as np; from bot.embedding import instruction_set; "
+        "from bot.retrieval import SentenceEncoder; "
+        f"encoder = SentenceEncoder.from_setting({MODEL!r}); "
+        f"np.save({str(out)!r}, encoder.encode(json.loads(sys.argv[1]))); "
+        "print(instruction_set(), encoder.precision, sep='|')"
+    )
+    result = subprocess.run(  # noqa: S603 (fixed command)
+        [qemu, "-cpu", cpu, sys.executable, "-c", code, json.dumps(TEXTS)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == f"{EMULATED_CPUS[cpu]}|int8"
+    emulated = np.load(out, allow_pickle=False)
+    assert np.abs(emulated - encoder.encode(TEXTS)).max() < 1e-5  # the same vectors as here
+    assert ((emulated * reference).sum(axis=1)).min() >= 0.97
+
+
+def test_an_8_bit_network_that_drifts_on_this_cpu_gives_way_to_the_float_one(
+    encoder: SentenceEncoder,
+    reference: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    small = embedding.ensure_export(resolve_model_path(MODEL), MODEL)
+    reference_of_probes = np.load(embedding.probe_path(small), allow_pickle=False)
+    # As a CPU whose kernels drift would see it: the probes' float vectors far from the 8-bit ones.
+    monkeypatch.setattr(embedding.np, "load", lambda *args, **kwargs: -reference_of_probes)
+    with caplog.at_level(logging.INFO, logger="bot.embedding"):
+        fallback = SentenceEncoder.from_setting(MODEL)
+    assert fallback.precision == "float"
+    assert "drifts" in caplog.text and "float network instead" in caplog.text
+    assert np.abs(fallback.encode(TEXTS) - reference).max() < 1e-5
+
+
+def test_the_8_bit_export_records_how_and_where_it_was_made(encoder: SentenceEncoder) -> None:
+    small = embedding.ensure_export(resolve_model_path(MODEL), MODEL)
+    stamp = json.loads(small.with_suffix(".json").read_text(encoding="utf-8"))
+    assert stamp["quantized"] == embedding.QUANTIZATION and "7 bits" in stamp["quantized"]
+    assert stamp["quantized_on"] == embedding.instruction_set()
+    assert embedding.MIN_PROBE_COSINE <= stamp["probe_min_cosine"] <= 1.0
+    probes = np.load(embedding.probe_path(small), allow_pickle=False)
+    assert probes.shape == (len(embedding.PROBE_TEXTS), 384)
 
 
 def test_a_process_that_embeds_never_imports_torch(encoder: SentenceEncoder) -> None:
@@ -104,9 +189,14 @@ def test_the_export_is_made_once_and_again_when_the_model_changes(
         quantized.append(target)
         target.write_bytes(b"int8 onnx")
 
+    def fake_probe(model_dir: Path, float_file: Path, small: Path) -> dict[str, object]:
+        embedding.probe_path(small).write_bytes(b"probe vectors")
+        return {"quantized_on": "a test CPU"}
+
     monkeypatch.setattr(embedding, "EXPORT_DIR", tmp_path / "exports")
     monkeypatch.setattr(embedding, "export_onnx", fake_export)
     monkeypatch.setattr(embedding, "quantize", fake_quantize)
+    monkeypatch.setattr(embedding, "record_probe", fake_probe)
     small = embedding.ensure_export(model, str(model))
     float_file = embedding.ensure_export(model, str(model), quantized=False)
     assert small != float_file and small.read_bytes() == b"int8 onnx"
@@ -121,6 +211,10 @@ def test_the_export_is_made_once_and_again_when_the_model_changes(
     small.with_suffix(".json").unlink()  # only the 8-bit file is made again
     embedding.ensure_export(model, str(model))
     assert (len(exports), len(quantized)) == (3, 4)
+    embedding.probe_path(small).unlink()  # so is it when its probe vectors are missing
+    embedding.ensure_export(model, str(model))
+    assert (len(exports), len(quantized)) == (3, 5)
+    assert json.loads(small.with_suffix(".json").read_text())["quantized_on"] == "a test CPU"
 
 
 def test_a_model_without_mean_pooling_is_refused(tmp_path: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+import bot.embedding as embedding
 from components.sentence_featurizer import SentenceEmbeddingFeaturizer
 
 
@@ -35,3 +37,12 @@ def test_paraphrases_get_closer_features_than_unrelated_questions() -> None:
     featurizer.process_training_data(data)
     cost, price, running = (m.get_dense_features(TEXT)[1].features[0] for m in data.training_examples)
     assert float(cost @ price) > float(cost @ running)
+
+
+def test_the_training_cache_key_changes_with_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = SentenceEmbeddingFeaturizer.get_default_config()
+    key = SentenceEmbeddingFeaturizer.fingerprint_addon(config)
+    assert key == SentenceEmbeddingFeaturizer.fingerprint_addon(dict(config))
+    assert key != SentenceEmbeddingFeaturizer.fingerprint_addon({**config, "quantized": False})
+    monkeypatch.setattr(embedding, "QUANTIZATION", "another quantization")
+    assert key != SentenceEmbeddingFeaturizer.fingerprint_addon(config)
