@@ -77,6 +77,7 @@ from bot.servers import (
     running_bot,
 )
 from bot.settings import PROJECT_DIR, load_settings
+from bot.widget_words import WidgetWordsError, load_widget_words
 
 
 def _address() -> BotAddress:
@@ -117,6 +118,8 @@ def validate(_: argparse.Namespace) -> int:
             "would be given made-up numbers. Point CLINIC_FILE at your clinic's file.",
             file=sys.stderr,
         )
+    words = load_widget_words(settings.widget_words_file)
+    print(f"Widget words OK: {', '.join(sorted(words.languages))} ({settings.widget_words_file}).")
     return 0
 
 
@@ -427,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "validate", help="check the knowledge base, NLU data, safety rules and clinic details"
+        "validate", help="check the knowledge base, NLU data, safety rules, clinic details and widget words"
     ).set_defaults(run=validate)
     commands.add_parser("topics", help="list the knowledge-base topics").set_defaults(run=topics)
     commands.add_parser(
@@ -517,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Stopped: every server this command started has been stopped.", file=sys.stderr)
         return 130
-    except (KnowledgeBaseError, SafetyRulesError, ClinicError) as error:
+    except (KnowledgeBaseError, SafetyRulesError, ClinicError, WidgetWordsError) as error:
         print(error, file=sys.stderr)
         return 1
     except (ServerError, RetrievalError, EmbeddingError, BenchError, ReadmeError) as error:

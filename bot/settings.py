@@ -56,6 +56,10 @@ class Settings:
     clinic_file: Path = field(
         default_factory=lambda: _env_path("CLINIC_FILE", PROJECT_DIR / "data" / "clinic.yml")
     )
+    # The chat widget's own words, by language (bot/widget_words.py, channels/socketio.py).
+    widget_words_file: Path = field(
+        default_factory=lambda: _env_path("WIDGET_WORDS_FILE", PROJECT_DIR / "data" / "widget.yml")
+    )
     # Channels whose clients read the answer's metadata (topic, route, sources) from the
     # message's `custom` object. Messaging apps (Twilio, Telegram, Messenger) are left out:
     # they would deliver the JSON as an extra, empty or confusing message.

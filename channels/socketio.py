@@ -25,7 +25,8 @@ Four things differ from Rasa 3.6.21's channel (docs/security.md):
   true`` the client never joined its room and the bot's replies reached no one.
 
 It keeps Rasa's name, ``socketio``: replies carry their metadata on this channel
-(``METADATA_CHANNELS``), and the socket.io server stays at ``/socket.io``.
+(``METADATA_CHANNELS``), and the socket.io server stays at ``/socket.io``. The widget's own
+words (data/widget.yml) are served beside its files, at ``/webchat/words.json``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import html
 import json
 import logging
 import os
@@ -48,12 +50,14 @@ from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIO
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from socketio import AsyncServer
 
 from bot.answers import metadata_for
 from bot.knowledge import default_knowledge_base
 from bot.messages import judge_message, refusal_reply
 from bot.settings import Settings, load_settings
 from bot.stores import data_dir
+from bot.widget_words import DEFAULT_LANGUAGE, WidgetWords, default_widget_words
 from channels.answering import answering
 
 logger = logging.getLogger(__name__)
@@ -68,6 +72,10 @@ SECRET_FILE = "session-secret"  # noqa: S105 (the file's name, not a secret)
 MIN_SECRET_LENGTH = 32
 # What a browser sends as Origin: scheme, host and port, nothing after.
 ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?")
+# How long browsers may keep the widget's words: they change only when the server restarts.
+WORDS_MAX_AGE_SECONDS = 300
+# Where web/index.html's title goes: the server writes in the page's title from data/widget.yml.
+TITLE_SLOT = "<title></title>"
 
 
 class WidgetChannelError(ValueError):
@@ -187,22 +195,69 @@ def own_origins(environ: Mapping[str, Any]) -> set[str]:
 # --- the channel ------------------------------------------------------------------------------
 
 
+def widget_page(template: str, words: WidgetWords) -> str:
+    """The chat page (``template``: web/index.html) with its title written in."""
+    if template.count(TITLE_SLOT) != 1:
+        raise WidgetChannelError(
+            f"{WEB_DIR / 'index.html'} needs one empty {TITLE_SLOT}, where the server writes the "
+            "page's title (pageTitle in data/widget.yml)"
+        )
+    title = words.languages[DEFAULT_LANGUAGE]["pageTitle"]  # the page says <html lang="en">
+    return template.replace(TITLE_SLOT, f"<title>{html.escape(title)}</title>")
+
+
+def cors_headers(origin: str | None, allowed: frozenset[str]) -> dict[str, str]:
+    """The CORS headers of what the widget fetches (its words) for a page at ``origin``.
+
+    The words are public, but only a page the socket.io server accepts (``WIDGET_ORIGINS``)
+    is let read them from another site; the server's own pages need no header.
+    """
+    headers = {"Vary": "Origin"}
+    if origin and ("*" in allowed or origin.rstrip("/").lower() in allowed):
+        headers["Access-Control-Allow-Origin"] = origin
+    return headers
+
+
 class WidgetSocketBlueprint(SocketBlueprint):
-    """Rasa's socket.io blueprint that also serves ``web/`` at ``/webchat/``.
+    """Rasa's socket.io blueprint that also serves ``web/`` at ``/webchat/``, and the
+    widget's words at ``/webchat/words.json``.
 
     The widget then shares the socket.io server's origin: no cross-origin requests when a
     patient uses the page served here.
     """
 
+    def __init__(
+        self, sio: AsyncServer, socketio_path: str, origins: OriginCheck, *args: Any, **kwargs: Any
+    ) -> None:
+        super().__init__(sio, socketio_path, *args, **kwargs)
+        self.ctx.origins = origins  # which other sites' pages may read the words
+
     def register(self, app: Sanic, options: dict[str, Any]) -> None:
+        words = default_widget_words()  # read once: a broken file stops the server here
+        page_html = widget_page((WEB_DIR / "index.html").read_text(encoding="utf-8"), words)
+        allowed: frozenset[str] = self.ctx.origins.allowed
+
         async def page(_: Request) -> HTTPResponse:
-            return await response.file(WEB_DIR / "index.html")
+            return response.html(page_html)
 
         async def to_page(_: Request) -> HTTPResponse:
             return response.redirect(f"{WIDGET_PATH}/")
 
+        async def widget_words(request: Request) -> HTTPResponse:
+            """The widget's words in the language asked (``?lang=es``), else in English."""
+            language = words.language(request.args.get("lang"))
+            headers = {
+                "Cache-Control": f"public, max-age={WORDS_MAX_AGE_SECONDS}",
+                **cors_headers(request.headers.get("origin"), allowed),
+            }
+            return response.json({"lang": language, "words": words.widget_words(language)}, headers=headers)
+
         app.add_route(page, f"{WIDGET_PATH}/", methods=["GET"], name="webchat_page", strict_slashes=True)
+        app.add_route(
+            page, f"{WIDGET_PATH}/index.html", methods=["GET"], name="webchat_index", strict_slashes=True
+        )
         app.add_route(to_page, WIDGET_PATH, methods=["GET"], name="webchat_redirect", strict_slashes=True)
+        app.add_route(widget_words, f"{WIDGET_PATH}/words.json", methods=["GET"], name="webchat_words")
         app.static(WIDGET_PATH, WEB_DIR, name="webchat")
         super().register(app, options)
 
@@ -222,7 +277,7 @@ class WidgetSocketIOInput(SocketIOInput):
         assert sio is not None  # set by SocketIOInput.blueprint
         sio.eio.cors_allowed_origins = self.origins  # Rasa's [] lets every page connect
         logger.info("The chat widget's socket.io server accepts web pages from %s.", self.origins.describe())
-        blueprint = WidgetSocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        blueprint = WidgetSocketBlueprint(sio, self.socketio_path, self.origins, "socketio_webhook", __name__)
         namespace = self.namespace
         settings = load_settings()
         replies = default_knowledge_base().replies  # read once, when the channel is mounted

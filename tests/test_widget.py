@@ -2,18 +2,24 @@
 
 First the channel, against a small echo server: with ``session_persistence`` Rasa's own
 channel never joins the session's room (so replies reach no one) and this project's does.
-Then the widget as a patient uses it: a real Chromium, driven by Selenium, on the real bot.
+Then the widget as a patient uses it: a real Chromium, driven by Selenium, on the real bot,
+and its own words (data/widget.yml) as the server serves them, also to a clinic's own site.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import html
+import json
 import os
 import queue
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,9 +38,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from bot.answers import compose_answer, emergency_reply
 from bot.clinic import default_clinic
 from bot.knowledge import KnowledgeBase
-from bot.servers import DEFAULT_MODEL, BotAddress, free_port, running_bot, serve
+from bot.servers import DEFAULT_MODEL, BotAddress, action_server, free_port, rasa_server, serve
 from bot.settings import PROJECT_DIR, load_settings
 from bot.stores import ConversationStore
+from bot.widget_words import DEFAULT_LANGUAGE, default_widget_words
 from channels.socketio import WIDGET_PATH, SessionSigner, session_secret, widget_url
 from tests.socketio_echo_server import ECHO
 
@@ -168,12 +175,54 @@ DID_YOU_MEAN = "mesotherapie??"
 XSS = '<img src=x onerror="window.mesoXss=1"><b>bold</b>'
 
 
+class ClinicSite(NamedTuple):
+    """A web server on another origin, standing in for the clinic's website."""
+
+    origin: str
+    directory: Path  # what it serves
+    requested: list[str]  # the paths asked for, in order
+
+
+class _SiteHandler(SimpleHTTPRequestHandler):
+    """Serves a directory quietly, noting each path asked for."""
+
+    def __init__(self, *args: Any, requested: list[str], **kwargs: Any) -> None:
+        self.requested = requested
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        self.requested.append(self.path)
+        super().do_GET()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the test's output stays the test's
+
+
 @pytest.fixture(scope="module")
-def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotAddress]:
+def clinic_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClinicSite]:
+    directory = tmp_path_factory.mktemp("clinic-site")
+    requested: list[str] = []
+    handler = functools.partial(_SiteHandler, directory=str(directory), requested=requested)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield ClinicSite(f"http://127.0.0.1:{server.server_address[1]}", directory, requested)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory, clinic_site: ClinicSite) -> Iterator[BotAddress]:
+    """Both servers, as a clinic runs them for its website (listed in WIDGET_ORIGINS)."""
     if not DEFAULT_MODEL.exists():
         pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make test does)")
     log_dir = tmp_path_factory.mktemp("widget-logs")
-    with running_bot(BotAddress(rasa_port=free_port(), action_port=free_port()), log_dir=log_dir) as address:
+    address = BotAddress(rasa_port=free_port(), action_port=free_port())
+    site = {"WIDGET_ORIGINS": clinic_site.origin}
+    with action_server(address, log_dir), rasa_server(address, log_dir=log_dir, env=site):
         yield address
 
 
@@ -377,3 +426,95 @@ def test_a_patient_chats_in_the_widget(
     tracker = asyncio.run(store.retrieve(session_id))
     assert tracker is not None
     assert [e.text for e in tracker.events if isinstance(e, UserUttered)] == asked
+
+
+# --- the widget's own words (data/widget.yml) --------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_the_widget_words_are_served_from_data_widget_yml(bot: BotAddress, clinic_site: ClinicSite) -> None:
+    words = default_widget_words()
+    english: dict[str, Any] = {"lang": DEFAULT_LANGUAGE, "words": words.widget_words(DEFAULT_LANGUAGE)}
+    url = f"{bot.rasa_url}{WIDGET_PATH}/words.json"
+    for asked in (None, "en", "EN-gb", "xx", "tlh-Latn", "../clinic"):  # English, asked or not
+        served = requests.get(url, params={"lang": asked} if asked else None, timeout=10)
+        assert served.status_code == 200 and served.headers["Content-Type"].startswith("application/json")
+        assert served.json() == english, asked
+        assert "max-age=" in served.headers["Cache-Control"]
+
+    # A page on the clinic's site (WIDGET_ORIGINS) may read them; a page on another may not.
+    for origin, allowed in ((clinic_site.origin, clinic_site.origin), ("https://evil.example", None)):
+        served = requests.get(url, headers={"Origin": origin}, timeout=10)
+        assert served.headers.get("Access-Control-Allow-Origin") == allowed
+        assert served.json() == english
+
+    # The chat page's title comes from there too, however the page is asked for.
+    title = f"<title>{html.escape(words.languages[DEFAULT_LANGUAGE]['pageTitle'])}</title>"
+    for path in ("/", "/index.html"):
+        page = requests.get(f"{bot.rasa_url}{WIDGET_PATH}{path}", timeout=10)
+        assert page.status_code == 200 and title in page.text and "<title></title>" not in page.text
+
+
+# What the clinic's page sets instead of the served title (a page setting beats the YAML).
+OWN_TITLE = "Ask our nurses"
+
+
+@pytest.mark.e2e
+def test_the_widget_shows_the_words_of_data_widget_yml(
+    bot: BotAddress, browser: webdriver.Chrome, clinic_site: ClinicSite
+) -> None:
+    words = default_widget_words().languages[DEFAULT_LANGUAGE]
+    page = ChatPage(browser, widget_url(bot.rasa_url))
+    page.open()
+    assert browser.title == words["pageTitle"]
+    assert text(page.find(".meso-chat-title")[0]) == words["title"]
+    assert page.panel().get_attribute("aria-label") == words["title"]
+    assert page.panel().get_attribute("lang") == DEFAULT_LANGUAGE
+    box = page.find(".meso-chat-input")[0]
+    assert box.get_attribute("placeholder") == box.get_attribute("aria-label") == words["placeholder"]
+    assert text(page.find(".meso-chat-send")[0]) == words["sendLabel"]
+
+    # Embedded on the clinic's own site, with one word of its own: that word wins, the
+    # others still come from the YAML, fetched from the bot's server.
+    snippet = json.dumps({"title": OWN_TITLE})
+    (clinic_site.directory / "clinic.html").write_text(
+        '<!doctype html>\n<html lang="en-GB"><head><meta charset="utf-8"><title>Clinic</title></head>\n'
+        f"<body><script>window.MesoChat = {snippet};</script>\n"
+        f'<script src="{widget_url(bot.rasa_url)}widget.js" async></script></body></html>\n',
+        encoding="utf-8",
+    )
+    clinic = ChatPage(browser, f"{clinic_site.origin}/clinic.html")
+    clinic.open()  # connected: the socket.io server accepts the clinic's origin
+    assert text(clinic.find(".meso-chat-title")[0]) == OWN_TITLE
+    assert clinic.panel().get_attribute("aria-label") == OWN_TITLE
+    assert clinic.find(".meso-chat-input")[0].get_attribute("placeholder") == words["placeholder"]
+    launcher = clinic.find(".meso-chat-launcher")[0]
+    assert text(launcher) == words["openLabel"] and launcher.get_attribute("lang") == DEFAULT_LANGUAGE
+    assert clinic.find(".meso-chat-close")[0].get_attribute("aria-label") == words["closeLabel"]
+
+
+def test_the_widget_waits_for_its_words_and_shows_nothing_else(
+    browser: webdriver.Chrome, clinic_site: ClinicSite
+) -> None:
+    """Served from where its words are missing at first, the widget shows nothing (no word
+    of its own to fall back on) and asks again until they are there."""
+    served_from = clinic_site.directory / "late"
+    served_from.mkdir()
+    (served_from / "widget.js").write_bytes((PROJECT_DIR / "web" / "widget.js").read_bytes())
+    (served_from / "page.html").write_text(
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Clinic</title></head>\n'
+        '<body><script src="widget.js" async></script></body></html>\n',
+        encoding="utf-8",
+    )
+    browser.get(f"{clinic_site.origin}/late/page.html")
+    page = ChatPage(browser, browser.current_url)
+    asked = "/late/words.json?lang=en"
+    page.wait(lambda: clinic_site.requested.count(asked) >= 2)  # asked, and asked again
+    assert browser.find_elements(By.CSS_SELECTOR, ".meso-chat-host") == []
+    assert browser.execute_script("return document.body.textContent").strip() == ""
+
+    words = default_widget_words().widget_words(DEFAULT_LANGUAGE)
+    served = {"lang": DEFAULT_LANGUAGE, "words": words}
+    (served_from / "words.json").write_text(json.dumps(served), encoding="utf-8")
+    title = page.wait(lambda: page.find(".meso-chat-title"))[0]
+    assert text(title) == words["title"]

@@ -1,8 +1,8 @@
 /*
  * The clinic's chat widget for the mesotherapy FAQ bot (docs/widget.md).
  *
- * Embed: set window.MesoChat = {...} (options below), then load this file with one script
- * tag from the bot's server. It talks to Rasa's socket.io channel with the official
+ * Embed: set window.MesoChat = {...} (the options below, and any of the widget's words),
+ * then load this file with one script tag from the bot's server. It talks to Rasa's socket.io channel with the official
  * socket.io client (vendor/socket.io.min.js), over websocket only: the server runs several
  * worker processes, and long-polling would send a session's requests to different ones.
  *
@@ -14,8 +14,12 @@
  *   localStorage: health questions on a shared computer must not outlive the visit. The
  *   same goes for the session id and its token, which together let the tab continue its
  *   conversation after a reload (docs/security.md).
- * - Every word the bot says comes from the bot (its YAML). The widget's own words (title,
- *   placeholder, labels) are options with English defaults.
+ * - Every word the bot says comes from the bot (its YAML). So do the widget's own words
+ *   (title, placeholder, labels, connection notes): this file holds none. Before it builds
+ *   anything it fetches them from the server it was loaded from (words.json beside this
+ *   file, from data/widget.yml, in the page's language or else English), trying again,
+ *   less and less often, until they arrive; a page's window.MesoChat may override any of
+ *   them, by the same names.
  */
 (function () {
   "use strict";
@@ -33,21 +37,18 @@
     container: null,
     // Start with the floating chat open (ignored with a container).
     open: false,
-    // The widget's own words.
-    title: "Questions about mesotherapy",
-    placeholder: "Type your question",
-    sendLabel: "Send",
-    openLabel: "Questions? Chat with us",
-    closeLabel: "Close the chat",
-    urgentLabel: "Urgent",
-    connectingText: "Connecting\u2026",
-    offlineText: "Not connected. Trying again\u2026",
-    typingLabel: "The assistant is writing",
+    // The language of the widget's words (e.g. "es"); by default the page's <html lang>.
+    lang: null,
     // The key prefix of what the widget keeps in sessionStorage.
     storageKey: "mesochat",
   };
+  // The widget's own words come from the server (data/widget.yml), once fetched (start).
+  var WORDS_URL = new URL("words.json", widgetBase);
+  var FIRST_RETRY_MS = 1000;
+  var LAST_RETRY_MS = 30000;
 
-  var config = Object.assign({}, DEFAULTS, window.MesoChat || {});
+  var pageSettings = window.MesoChat || {};
+  var config = Object.assign({}, DEFAULTS, pageSettings);
   var store = sessionStore(config.storageKey);
 
   function sessionStore(prefix) {
@@ -116,7 +117,8 @@
 
   // ---- the chat ----
 
-  function MesoChat(host) {
+  // `lang`: the language of the widget's words, as the server served them.
+  function MesoChat(host, lang) {
     var history = store.read("history", []);
     this.messages = Array.isArray(history) ? history : [];
     // The session id names the conversation on the server; the token, given with it,
@@ -126,12 +128,12 @@
     this.sessionToken = store.read("sessionToken", null);
     this.socket = null;
     this.ready = false;
-    this.build(host);
+    this.build(host, lang);
     this.messages.forEach(this.show, this);
     this.scrollToEnd();
   }
 
-  MesoChat.prototype.build = function (host) {
+  MesoChat.prototype.build = function (host, lang) {
     var root = host.attachShadow({ mode: "open" });
     var style = el("link");
     style.rel = "stylesheet";
@@ -140,6 +142,7 @@
 
     var floating = !host.classList.contains("meso-chat-host-inline");
     var panel = el("section", "meso-chat" + (floating ? " meso-chat-floating" : " meso-chat-inline"));
+    if (lang) panel.lang = lang; // screen readers read the words in their language
     panel.setAttribute("aria-label", config.title);
     panel.dataset.state = "connecting";
 
@@ -183,6 +186,7 @@
     if (floating) {
       this.launcher = el("button", "meso-chat-launcher", config.openLabel);
       this.launcher.type = "button";
+      if (lang) this.launcher.lang = lang;
       this.launcher.addEventListener("click", this.setOpen.bind(this, true, true));
       root.appendChild(this.launcher);
       this.setOpen(store.read("open", Boolean(config.open)), false);
@@ -372,6 +376,32 @@
 
   // ---- start ----
 
+  // The widget's words ({lang, words}) from the server, once they arrive. Without them
+  // there is nothing to show, and no bot to talk to either: ask again, less and less often.
+  function withWords(callback) {
+    var url = new URL(WORDS_URL.href);
+    var lang = config.lang || document.documentElement.lang;
+    if (lang) url.searchParams.set("lang", lang);
+    var wait = FIRST_RETRY_MS;
+    function attempt() {
+      fetch(url.href, { credentials: "omit" })
+        .then(function (answer) { return answer.ok ? answer.json() : null; })
+        .catch(function () { return null; })
+        .then(function (served) {
+          if (served && served.words && typeof served.words === "object") {
+            callback(served);
+            return;
+          }
+          if (wait === FIRST_RETRY_MS && window.console) {
+            console.warn("mesochat: no words from " + url.href + " yet; trying again");
+          }
+          window.setTimeout(attempt, wait);
+          wait = Math.min(wait * 2, LAST_RETRY_MS);
+        });
+    }
+    attempt();
+  }
+
   function withSocketIo(callback) {
     if (typeof window.io === "function") {
       callback(window.io);
@@ -384,11 +414,15 @@
   }
 
   function start() {
-    var container = config.container ? document.querySelector(config.container) : null;
-    var host = el("div", container ? "meso-chat-host meso-chat-host-inline" : "meso-chat-host");
-    (container || document.body).appendChild(host);
-    var chat = new MesoChat(host);
-    withSocketIo(function (io) { chat.connect(io); });
+    withWords(function (served) {
+      // The page's settings last: they override the served words too.
+      config = Object.assign({}, DEFAULTS, served.words, pageSettings);
+      var container = config.container ? document.querySelector(config.container) : null;
+      var host = el("div", container ? "meso-chat-host meso-chat-host-inline" : "meso-chat-host");
+      (container || document.body).appendChild(host);
+      var chat = new MesoChat(host, typeof served.lang === "string" ? served.lang : null);
+      withSocketIo(function (io) { chat.connect(io); });
+    });
   }
 
   if (document.readyState === "loading") {
