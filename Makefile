@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 MODEL := models/meso.tar.gz
 RESULTS := results
+# The packages, from the domain up (docs/architecture.md).
+PACKAGES := bot rasa_server channels components actions tooling
 TRAIN_DATA := domain.yml $(wildcard data/nlu/*.yml data/rules/*.yml)
 TRAIN_INPUTS := config.yml $(wildcard components/*.py) bot/embedding.py $(TRAIN_DATA)
 BASELINE := models/baseline-rasa-init.tar.gz
@@ -64,11 +66,11 @@ venv: $(VENV)/.installed ## create the virtual environment with the pinned packa
 
 .PHONY: validate
 validate: venv ## check the knowledge base, safety rules, clinic details and training data
-	$(PY) -m bot validate
+	$(PY) -m tooling validate
 	$(RASA) data validate --fail-on-warnings --data data/nlu data/rules --domain domain.yml --config config.yml
 
 $(MODEL): $(TRAIN_INPUTS) $(VENV)/.installed
-	$(PY) -m bot validate
+	$(PY) -m tooling validate
 	$(RASA) train --data data/nlu data/rules --domain domain.yml --config config.yml \
 	  --out models --fixed-model-name meso
 
@@ -76,18 +78,18 @@ $(MODEL): $(TRAIN_INPUTS) $(VENV)/.installed
 train: $(MODEL) ## train the model when data or config changed
 
 $(INDEX): $(INDEX_INPUTS) $(VENV)/.installed
-	$(PY) -m bot index
+	$(PY) -m tooling index
 
 .PHONY: index
 index: $(INDEX) ## build the retrieval index when the knowledge base or NLU data changed
 
 .PHONY: tune
 tune: venv ## retrieval alone on tests/dev_questions.yml: precision@1, MRR, thresholds, latency, BM25
-	$(PY) -m bot tune $(if $(MODELS),--models $(MODELS))
+	$(PY) -m tooling tune $(if $(MODELS),--models $(MODELS))
 
 .PHONY: safety
 safety: venv ## the red-flag screen alone on the safety test sets: recall and false alarms
-	$(PY) -m pytest -q -s -p no:cacheprovider tests/test_safety.py -k escalated
+	$(PY) -m pytest -q -s -p no:cacheprovider tests/bot/test_safety.py -k escalated
 
 # The baseline make eval compares the bot with: Rasa's default configuration (what
 # `rasa init` generates) trained on the same data.
@@ -100,7 +102,7 @@ baseline: $(BASELINE) ## train Rasa's default configuration (rasa init) on the s
 
 .PHONY: eval
 eval: train index baseline ## the bot over REST and the baselines (QUESTIONS=file, default held-out)
-	$(PY) -m bot eval $(if $(QUESTIONS),--questions $(QUESTIONS),--readme)
+	$(PY) -m tooling eval $(if $(QUESTIONS),--questions $(QUESTIONS),--readme)
 
 .PHONY: crossval
 crossval: venv ## rasa test nlu --cross-validation (3 folds) with the project's configuration
@@ -109,24 +111,24 @@ crossval: venv ## rasa test nlu --cross-validation (3 folds) with the project's 
 
 .PHONY: bench
 bench: train index $(STOCK_VENV)/.installed ## this bot beside the stock rasa init bot: speed, memory, training
-	$(PY) -m bot bench --readme $(BENCH_ARGS)
+	$(PY) -m tooling bench --readme $(BENCH_ARGS)
 
 .PHONY: load
 load: train index ## soak: 50 conversations for 3 minutes; errors, latency per minute, memory growth
-	$(PY) -m bot load $(LOAD_ARGS)
+	$(PY) -m tooling load $(LOAD_ARGS)
 
 .PHONY: run
 run: train index ## set up, train if needed, and run the bot (REST and socket.io on RASA_PORT)
-	$(PY) -m bot serve
+	$(PY) -m tooling serve
 
 .PHONY: shell
 shell: train index ## chat with the bot in the terminal
-	$(PY) -m bot shell
+	$(PY) -m tooling shell
 
 .PHONY: lint
-lint: venv ## ruff and mypy over bot/, actions/, components/, channels/ and tests/
-	$(VENV)/bin/ruff check bot actions components channels tests
-	$(VENV)/bin/mypy bot actions components channels tests
+lint: venv ## ruff and mypy over every package and the tests
+	$(VENV)/bin/ruff check $(PACKAGES) tests
+	$(VENV)/bin/mypy $(PACKAGES) tests
 
 # Debian packages the browser, fault and scale-out tests need, installed when missing.
 .PHONY: system-packages

@@ -16,7 +16,7 @@ ROUTE_INTENT = "intent"
 ROUTE_RETRIEVAL = "retrieval"
 ROUTE_FALLBACK = "fallback"
 ROUTE_SAFETY = "safety"
-# A part of the bot failed and the reply says so (bot/faults.py, channels/answering.py).
+# A part of the bot failed and the reply says so (rasa_server/faults.py, channels/answering.py).
 ROUTE_FAULT = "fault"
 # The metadata's ``topic`` for replies that are not knowledge-base topics.
 TOPIC_OUT_OF_SCOPE = "out_of_scope"

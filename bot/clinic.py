@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.settings import load_settings
-from bot.yaml_files import read_yaml
+from bot.yaml_files import InvalidData, read_yaml
 
 # The placeholders a reply may use, e.g. "call {clinic_name} on {clinic_phone}".
 CLINIC_FIELDS = (
@@ -21,10 +21,10 @@ CLINIC_FIELDS = (
 )
 
 
-class ClinicError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("clinic details are invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+class ClinicError(InvalidData):
+    """The clinic's details are invalid."""
+
+    summary = "clinic details are invalid"
 
 
 @dataclass(frozen=True)

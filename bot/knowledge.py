@@ -25,7 +25,7 @@ from typing import Any
 from bot.clinic import CLINIC_FIELDS
 from bot.settings import load_settings
 from bot.training_data import read_intent_examples
-from bot.yaml_files import read_yaml
+from bot.yaml_files import InvalidData, read_yaml
 
 FAQ_INTENT_PREFIX = "faq_"
 MAX_ANSWER_CHARS = 600
@@ -36,12 +36,10 @@ OPTIONAL_TOPIC_FIELDS = ("differences",)
 LAYOUT_PLACEHOLDERS = {"answer", "sources", "caveat"}
 
 
-class KnowledgeBaseError(ValueError):
-    """The knowledge base or its NLU data is inconsistent; ``problems`` lists every issue."""
+class KnowledgeBaseError(InvalidData):
+    """The knowledge base or its NLU data is inconsistent."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("knowledge base is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    summary = "knowledge base is invalid"
 
 
 @dataclass(frozen=True)
@@ -161,7 +159,7 @@ class Replies:
     # (a template with the limit, {max_chars}, and optionally the message's {length}).
     empty_message: str
     message_too_long: str
-    # The Rasa server's own reply when the action server cannot answer (bot/faults.py), and
+    # The Rasa server's own reply when the action server cannot answer (rasa_server/faults.py), and
     # the channels' when the conversation cannot be read or saved (channels/answering.py).
     unavailable: str
 

@@ -1,8 +1,9 @@
 """A patient's message before the bot reads it: normalised, then judged.
 
-Every channel hands the patient's text to :func:`judge_message` first: REST
+Every channel hands the patient's text to a :class:`MessageJudge` first: REST
 (``channels/rest.py``), the widget's socket.io channel (``channels/socketio.py``) and the
-messaging apps' (``channels/messaging.py``):
+messaging apps' (``channels/messaging.py``); each sends the refusal, when there is one, in
+its own shape:
 
 - **Control characters are removed, never refused.** Line breaks, tabs and the
   other whitespace controls become a space; the rest (NUL, escape, bell, DEL, the C1 range)
@@ -23,12 +24,13 @@ messaging apps' (``channels/messaging.py``):
   normalising. The bot does not read it; the patient is told the limit
   (``message_too_long``).
 
-Pure functions, no framework: tested in tests/test_bad_input.py.
+No framework: tested in tests/bot/test_messages.py.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -47,6 +49,8 @@ RASA_COMMAND = re.compile(r"^/(restart|back|session_start)\s*([@{].*)?$", re.DOT
 # Unicode categories of characters that carry something to read.
 _READABLE_CATEGORIES = ("L", "M", "N", "P", "S")
 
+logger = logging.getLogger(__name__)
+
 
 class Verdict(enum.Enum):
     READ = "read"  # the bot reads it
@@ -56,10 +60,11 @@ class Verdict(enum.Enum):
 
 @dataclass(frozen=True)
 class PatientMessage:
-    """The normalised ``text`` and whether the bot reads it."""
+    """The normalised ``text``, whether the bot reads it, and the limit it was judged by."""
 
     text: str
     verdict: Verdict
+    max_chars: int
 
     @property
     def length(self) -> int:
@@ -97,18 +102,37 @@ def judge_message(text: str, max_chars: int) -> PatientMessage:
     """Normalise a patient's message and decide whether the bot reads it."""
     normalised = commands_as_words(normalise_message(text))
     if not has_something_to_read(normalised):
-        return PatientMessage(normalised, Verdict.EMPTY)
+        return PatientMessage(normalised, Verdict.EMPTY, max_chars)
     if len(normalised) > max_chars:
-        return PatientMessage(normalised, Verdict.TOO_LONG)
-    return PatientMessage(normalised, Verdict.READ)
+        return PatientMessage(normalised, Verdict.TOO_LONG, max_chars)
+    return PatientMessage(normalised, Verdict.READ, max_chars)
 
 
-def refusal_reply(message: PatientMessage, replies: Replies, max_chars: int) -> Answer | None:
+def refusal_reply(message: PatientMessage, replies: Replies) -> Answer | None:
     """What the patient reads instead of an answer when the bot does not read the message
     (None when it does). The texts are data/faq/replies.yml's."""
     if message.verdict is Verdict.EMPTY:
         return Answer(TOPIC_EMPTY_MESSAGE, ROUTE_INPUT, (), replies.empty_message)
     if message.verdict is Verdict.TOO_LONG:
-        text = replies.message_too_long.format(max_chars=f"{max_chars:,}", length=f"{message.length:,}")
-        return Answer(TOPIC_MESSAGE_TOO_LONG, ROUTE_INPUT, (), text, extra=(("max_chars", max_chars),))
+        limit = message.max_chars
+        text = replies.message_too_long.format(max_chars=f"{limit:,}", length=f"{message.length:,}")
+        return Answer(TOPIC_MESSAGE_TOO_LONG, ROUTE_INPUT, (), text, extra=(("max_chars", limit),))
     return None
+
+
+class MessageJudge:
+    """The first step of every channel: judge a patient's message by the limit, and give the
+    reply to send instead of an answer when the bot does not read it (logged, without the
+    patient's words)."""
+
+    def __init__(self, replies: Replies, max_chars: int) -> None:
+        self.replies = replies
+        self.max_chars = max_chars
+
+    def __call__(self, text: str, channel: str) -> tuple[PatientMessage, Answer | None]:
+        judged = judge_message(text, self.max_chars)
+        refusal = refusal_reply(judged, self.replies)
+        if refusal is not None:
+            verdict, length = judged.verdict.value, judged.length
+            logger.info("A %s message not read (%s, %d characters).", channel, verdict, length)
+        return judged, refusal

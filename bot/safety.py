@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from bot.settings import load_settings
-from bot.yaml_files import read_yaml
+from bot.yaml_files import InvalidData, read_yaml
 
 EMERGENCY_INTENT = "emergency"
 RED_FLAGS_FILE = "red_flags.yml"
@@ -47,12 +47,10 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", _NOT_TEXT.sub(" ", text)).strip()
 
 
-class SafetyRulesError(ValueError):
-    """The safety data is invalid; ``problems`` names the file and entry of each issue."""
+class SafetyRulesError(InvalidData):
+    """The safety data is invalid."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("safety rules are invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    summary = "safety rules are invalid"
 
 
 @dataclass(frozen=True)
@@ -332,7 +330,7 @@ def copy_without_patterns(safety_dir: Path, target: Path) -> None:
     """A copy of the safety data whose red-flag patterns match nothing.
 
     For measuring the intent classifier's own ``emergency`` predictions
-    (``python -m bot classifier``); never for serving patients.
+    (``python -m tooling classifier``); never for serving patients.
     """
     target.mkdir(parents=True, exist_ok=True)
     data = yaml.safe_load((safety_dir / RED_FLAGS_FILE).read_text(encoding="utf-8"))
@@ -346,6 +344,6 @@ def copy_without_patterns(safety_dir: Path, target: Path) -> None:
 def default_safety_rules() -> SafetyRules:
     """The safety rules at the configured location, loaded once per process.
 
-    Topic ids are checked against the knowledge base by ``python -m bot validate``.
+    Topic ids are checked against the knowledge base by ``python -m tooling validate``.
     """
     return load_safety_rules(load_settings().safety_dir)

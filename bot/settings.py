@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-# The file the Rasa server writes once all its worker processes listen (bot/rasa_server.py).
+# The file the Rasa server writes once all its worker processes listen (rasa_server/workers.py).
 READY_FILE_VARIABLE = "BOT_READY_FILE"
 
 
@@ -102,7 +102,7 @@ class Settings:
         default_factory=lambda: os.environ.get("SESSION_SECRET") or None, repr=False
     )
     # Deployment (README, "Deployment"). Conversations whose last message is older than this
-    # many days are deleted (bot/stores.py): health data is kept no longer than needed.
+    # many days are deleted (rasa_server/stores.py): health data is kept no longer than needed.
     retention_days: int = field(default_factory=lambda: _env_int("CONVERSATION_RETENTION_DAYS", 30))
     # Rasa's ticket locks in Redis (``redis://[:password@]host[:port][/db]``, ``rediss://``
     # for TLS) when several Rasa servers share conversations; unset, an SQLite file in
@@ -111,8 +111,16 @@ class Settings:
         default_factory=lambda: os.environ.get("LOCK_STORE_URL") or None, repr=False
     )
     # How long the Rasa server waits for the action server before it tells the patient it
-    # cannot answer right now (bot/faults.py); Rasa's own wait is 5 minutes.
+    # cannot answer right now (rasa_server/faults.py); Rasa's own wait is 5 minutes.
     action_timeout_seconds: float = field(default_factory=lambda: _env_float("ACTION_TIMEOUT_SECONDS", 10.0))
+    # The address both servers listen on when `make run` (python -m tooling serve) starts
+    # them: loopback only, so REST and the widget are reachable from this machine alone, as
+    # behind nginx on the same host (docs/deployment.md). "0.0.0.0" listens on every interface.
+    bind_address: str = field(default_factory=lambda: os.environ.get("BIND_ADDRESS") or "127.0.0.1")
+    # `make run` starts a server again when it exits, waiting 1, 2, 4... up to 30 s; a server
+    # restarted more than this many times within 5 minutes keeps failing, and `make run`
+    # stops the bot and exits non-zero so that a service manager sees it (tooling/servers.py).
+    restart_limit: int = field(default_factory=lambda: _env_int("RESTART_LIMIT", 5))
     # Written by the Rasa server once every worker process listens, removed when it stops
     # (a readiness check); unset, `make run` and the tests use a file of their own.
     ready_file: Path | None = field(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import load_settings
-from bot.yaml_files import read_yaml
+from bot.yaml_files import InvalidData, read_yaml
 
 # The words web/widget.js shows, by its option names: a page's window.MesoChat overrides each.
 WIDGET_WORDS = (
@@ -40,12 +40,10 @@ DEFAULT_LANGUAGE = "en"
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
 
 
-class WidgetWordsError(ValueError):
-    """The widget's words are incomplete or malformed; ``problems`` lists every issue."""
+class WidgetWordsError(InvalidData):
+    """The widget's words are incomplete or malformed."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("widget words are invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    summary = "widget words are invalid"
 
 
 @dataclass(frozen=True)

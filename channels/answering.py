@@ -7,11 +7,11 @@ never comes. Every channel of this bot hands the message to the bot through
 message came from. The REST channel tells its caller instead, with a status code
 (channels/rest.py): 503 when a store cannot be reached, 500 otherwise.
 
-The usual failure is a store that cannot be reached (``StoreUnavailable``, bot/stores.py):
+The usual failure is a store that cannot be reached (``StoreUnavailable``, rasa_server/stores.py):
 the conversation database or the lock store. Nothing of the message was saved, so the
 patient can send it again once the store is back, and the conversation goes on from where
 it was. The action server's failures never get here: the Rasa server answers them itself
-(bot/faults.py).
+(rasa_server/faults.py).
 """
 
 from __future__ import annotations
@@ -25,11 +25,19 @@ from rasa.core.channels.channel import UserMessage
 from bot.answers import unavailable_reply
 from bot.clinic import default_clinic
 from bot.knowledge import default_knowledge_base
-from bot.stores import StoreUnavailable
+from bot.messages import MessageJudge
+from bot.settings import load_settings
+from rasa_server.stores import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+def message_judge() -> MessageJudge:
+    """The judge of patients' messages (bot/messages.py) with the configured limit. Made when
+    a channel is mounted, so a broken replies file stops the server at start-up."""
+    return MessageJudge(default_knowledge_base().replies, load_settings().max_message_chars)
 
 
 def log_failure(channel: str | None, error: BaseException) -> None:

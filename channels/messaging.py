@@ -40,15 +40,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.knowledge import default_knowledge_base
-from bot.messages import has_something_to_read, judge_message, normalise_message, refusal_reply
-from bot.settings import load_settings
-from channels.answering import answering
+from bot.messages import has_something_to_read, normalise_message
+from channels.answering import OnNewMessage, answering, message_judge
 
 logger = logging.getLogger(__name__)
 
 # A check that returns the reason a request is refused, or None to let it through.
 RequestCheck = Callable[[Request], Awaitable[str | None]]
-OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 SettingsT = TypeVar("SettingsT")
 ConnectorT = TypeVar("ConnectorT", bound="VerifiedInput[Any]")
 
@@ -137,23 +135,14 @@ def judging(on_new_message: OnNewMessage) -> OnNewMessage:
     """``on_new_message`` for a message judged first (bot/messages.py): the bot reads its
     normalised text, or, when the message is too long or has nothing to read, the patient
     gets the reply that says so (data/faq/replies.yml) and the bot reads nothing."""
-    # Read now, when the channel is mounted: a broken file stops the server at start-up.
-    replies = default_knowledge_base().replies
-    max_chars = load_settings().max_message_chars
+    judge = message_judge()
 
     async def handle(message: UserMessage) -> None:
-        judged = judge_message(message.text or "", max_chars)
-        refusal = refusal_reply(judged, replies, max_chars)
+        judged, refusal = judge(message.text or "", message.input_channel or "messaging app")
         if refusal is None:
             message.text = judged.text
             await on_new_message(message)
             return
-        logger.info(
-            "a %s message not read (%s, %d characters)",
-            message.input_channel,
-            judged.verdict.value,
-            judged.length,
-        )
         await send_reply(message.output_channel, message.sender_id, refusal.text)
 
     return handle

@@ -17,9 +17,12 @@ This channel, in this order (docs/bad-input.md, docs/security.md):
    100 MB in memory before any check).
 3. It must be UTF-8 JSON (no NaN or Infinity), and an object: else 400.
 4. ``sender``: a string of 1 to 128 characters, not only spaces, without control
-   characters, and not of the form of another channel's conversation ids (a widget
-   session, a messaging app's user): else 400. ``message``: a string: else 400. ``metadata``: absent, null or
-   an object of at most ``MAX_METADATA_BYTES`` as JSON: else 400 or 413.
+   characters: else 400. Any such string is accepted, digits included (a clinic's own
+   patient ids), as Rasa's REST convention has it: the conversation is kept as
+   ``rest:<sender>``, a namespace of REST's own, so no sender can read or write another
+   channel's conversation (a Telegram chat id, a phone number, a widget session). Replies
+   name the sender as the client sent it. ``message``: a string: else 400. ``metadata``:
+   absent, null or an object of at most ``MAX_METADATA_BYTES`` as JSON: else 400 or 413.
 5. The message is normalised and judged (bot/messages.py): control characters removed,
    whitespace collapsed. An empty one, or one over ``MAX_MESSAGE_CHARS``, is not handed to
    the bot: the patient gets ``200`` with a reply from data/faq/replies.yml, in the shape
@@ -38,25 +41,22 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import re
-from asyncio import CancelledError
+from asyncio import CancelledError, Queue
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import rasa.utils.endpoints
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.core.channels.rest import RestInput
+from rasa.core.channels.rest import QueueOutputChannel, RestInput
 from sanic import Blueprint, response
 from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
 from bot.answers import Answer, metadata_for
-from bot.knowledge import default_knowledge_base
-from bot.messages import judge_message, refusal_reply
 from bot.settings import load_settings
-from bot.stores import StoreUnavailable
-from channels.answering import answering, log_failure
+from channels.answering import OnNewMessage, answering, log_failure, message_judge
+from rasa_server.stores import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +64,13 @@ JSON_CONTENT_TYPE = "application/json"
 # Long enough for any client's conversation id (a uuid is 36), within the 255 characters of
 # the sender column of Rasa's SQL tracker store.
 MAX_SENDER_CHARS = 128
-# Conversation ids of the other channels: the widget's sessions (32 hex digits, made by the
-# server, channels/socketio.py) and the messaging apps' users (Telegram and Messenger: digits;
-# Twilio: a phone number, "whatsapp:+..." on WhatsApp). REST may not name them, so a REST
-# client cannot write into, or receive the replies of, another channel's conversation.
-OTHER_CHANNELS_SENDER = re.compile(r"[0-9a-f]{32}|(whatsapp:)?[+-]?[0-9]+", re.IGNORECASE)
+# REST's namespace of conversations: the conversation of REST sender "x" is "rest:x". No other
+# channel's ids start so (the widget's sessions are 32 hex digits, made by the server; the
+# messaging apps' users are digits, phone numbers or "whatsapp:+..."), so a REST client can
+# neither write into nor receive the replies of another channel's conversation.
+CONVERSATION_PREFIX = "rest:"
 # What a 503 (a store cannot be reached) asks the caller to wait before sending again.
 RETRY_AFTER_SECONDS = 5
-
-OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
 class RequestRefused(Exception):
@@ -133,13 +131,35 @@ def check_sender(data: dict[str, Any]) -> str:
         raise RequestRefused(400, f"'sender' is longer than {MAX_SENDER_CHARS} characters")
     if any(not char.isprintable() and char != " " for char in sender):
         raise RequestRefused(400, "'sender' contains control or invisible characters")
-    if OTHER_CHANNELS_SENDER.fullmatch(sender):
-        raise RequestRefused(
-            400,
-            "'sender' has the form of a chat widget session or a messaging app's user id, which "
-            "REST may not write into; name REST conversations otherwise (e.g. 'rest-<uuid>')",
-        )
     return sender
+
+
+def conversation_id(sender: str) -> str:
+    """Where the conversation of a REST ``sender`` is kept: in REST's own namespace."""
+    return CONVERSATION_PREFIX + sender
+
+
+class AnsweringSender(CollectingOutputChannel):
+    """Rasa's collector of the bot's replies, each addressed to the sender as the client
+    named it (not the conversation id it is kept under)."""
+
+    def __init__(self, sender: str) -> None:
+        super().__init__()
+        self.sender = sender
+
+    async def _persist_message(self, message: dict[str, Any]) -> None:
+        await super()._persist_message({**message, "recipient_id": self.sender})
+
+
+class StreamingToSender(QueueOutputChannel):
+    """Rasa's queue of streamed replies, addressed as ``AnsweringSender`` addresses them."""
+
+    def __init__(self, queue: Queue, sender: str) -> None:
+        super().__init__(queue)
+        self.sender = sender
+
+    async def _persist_message(self, message: dict[str, Any]) -> None:
+        await super()._persist_message({**message, "recipient_id": self.sender})
 
 
 def check_token(authorization: str | None, token: str | None) -> None:
@@ -198,6 +218,23 @@ class CheckedRestInput(RestInput):
     def name(cls) -> str:
         return "rest"  # the same channel for METADATA_CHANNELS, actions and clients
 
+    @staticmethod
+    async def on_message_wrapper(
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        text: str,
+        queue: Queue,
+        sender_id: str,
+        input_channel: str,
+        metadata: dict[str, Any] | None,
+    ) -> None:
+        """Rasa's streamed answer, with the conversation in REST's namespace."""
+        output = StreamingToSender(queue, sender_id)
+        message = UserMessage(
+            text, output, conversation_id(sender_id), input_channel=input_channel, metadata=metadata
+        )
+        await on_new_message(message)
+        await queue.put("DONE")
+
     def reply_messages(self, sender: str, reply: Answer) -> list[dict[str, Any]]:
         """The reply in the shape of the bot's own REST replies (text, then metadata)."""
         messages: list[dict[str, Any]] = [{"recipient_id": sender, "text": reply.text}]
@@ -208,7 +245,7 @@ class CheckedRestInput(RestInput):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         settings = load_settings()
-        replies = default_knowledge_base().replies  # loaded once, at start-up
+        judge = message_judge()  # the replies are read once, at start-up
         # Rasa's stream ends only when the bot returns: a failure must become a reply instead.
         answer_in_stream = answering(on_new_message)
         blueprint = Blueprint(f"checked_rest_{id(self)}")
@@ -237,20 +274,21 @@ class CheckedRestInput(RestInput):
                 logger.info("REST request refused with %s: %s", refused.status, refused.reason)
                 return refuse(refused.status, refused.reason)
 
-            judged = judge_message(text, settings.max_message_chars)
-            refusal = refusal_reply(judged, replies, settings.max_message_chars)
+            judged, refusal = judge(text, self.name())
             if refusal is not None:
-                logger.info("REST message not read (%s, %d characters)", judged.verdict.value, judged.length)
                 return _reply(self.reply_messages(sender, refusal), stream)
             if stream:  # the status is sent first, so a failure can only be told in the stream
                 return response.stream(
                     self.stream_response(answer_in_stream, judged.text, sender, self.name(), metadata),
                     content_type="text/event-stream",
                 )
-            collector = CollectingOutputChannel()
+            collector = AnsweringSender(sender)
+            conversation = conversation_id(sender)
             try:
                 await on_new_message(
-                    UserMessage(judged.text, collector, sender, input_channel=self.name(), metadata=metadata)
+                    UserMessage(
+                        judged.text, collector, conversation, input_channel=self.name(), metadata=metadata
+                    )
                 )
             except CancelledError:
                 logger.error("the bot did not answer a REST message in time")

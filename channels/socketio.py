@@ -53,12 +53,10 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot.answers import metadata_for
-from bot.knowledge import default_knowledge_base
-from bot.messages import judge_message, refusal_reply
 from bot.settings import Settings, load_settings
-from bot.stores import data_dir
 from bot.widget_words import DEFAULT_LANGUAGE, WidgetWords, default_widget_words
-from channels.answering import answering
+from channels.answering import answering, message_judge
+from rasa_server.stores import data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -279,8 +277,7 @@ class WidgetSocketIOInput(SocketIOInput):
         logger.info("The chat widget's socket.io server accepts web pages from %s.", self.origins.describe())
         blueprint = WidgetSocketBlueprint(sio, self.socketio_path, self.origins, "socketio_webhook", __name__)
         namespace = self.namespace
-        settings = load_settings()
-        replies = default_knowledge_base().replies  # read once, when the channel is mounted
+        judge = message_judge()  # the replies are read once, when the channel is mounted
         answer = answering(on_new_message)
 
         @blueprint.route("/", methods=["GET"])
@@ -315,12 +312,8 @@ class WidgetSocketIOInput(SocketIOInput):
                 logger.warning("Refused a %s event: %s.", self.user_message_evt, problem)
                 return
             output = SocketIOOutput(sio, self.bot_message_evt)
-            judged = judge_message(data["message"], settings.max_message_chars)
-            refusal = refusal_reply(judged, replies, settings.max_message_chars)
+            judged, refusal = judge(data["message"], self.name())
             if refusal is not None:  # the bot does not read it (bot/messages.py)
-                logger.info(
-                    "A widget message not read (%s, %d characters).", judged.verdict.value, judged.length
-                )
                 custom = metadata_for(self.name(), refusal.custom)
                 await output.send_response(sender_id, {"text": refusal.text, "custom": custom})
                 return

@@ -85,3 +85,11 @@ def data_copy(tmp_path: Path) -> Callable[[], tuple[Path, Path]]:
         return faq_dir, nlu_dir
 
     return copy
+
+
+@pytest.fixture
+def embedded_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default store, SQLite in ``BOT_DATA_DIR``, in a directory of the test's own."""
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
+    return tmp_path

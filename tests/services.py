@@ -24,10 +24,11 @@ from pathlib import Path
 import pytest
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.servers import free_port
 from bot.settings import PROJECT_DIR
-from bot.stores import ConversationStore
+from rasa_server.stores import ConversationStore
+from tooling.servers import free_port
 
 NGINX_TEMPLATE = PROJECT_DIR / "deploy" / "nginx.conf"
 START_SECONDS = 60.0
@@ -237,3 +238,38 @@ class Nginx(Service):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=15)
         super().stop()
+
+
+def save_conversation_at(store: ConversationStore, sender: str, when: float) -> None:
+    """A conversation of one message stored as if its last message was at ``when``."""
+    asyncio.run(store.save(DialogueStateTracker.from_events(sender, [UserUttered("hello")])))
+    with store.store.engine.begin() as connection:
+        table = store.store.table
+        connection.execute(table.update().where(table.c.sender_id == sender).values(updated_at=when))
+
+
+def outside_address() -> str:
+    """An IPv4 address of this machine that is not loopback (where another machine would
+    connect); the test is skipped on a machine that has none."""
+    candidates = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 9))  # no packet is sent: this only picks a route
+            candidates.append(str(probe.getsockname()[0]))
+        except OSError:
+            pass
+    with contextlib.suppress(OSError):
+        candidates += [
+            str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        ]
+    address = next((a for a in candidates if not a.startswith("127.") and a != "0.0.0.0"), "")  # noqa: S104
+    if not address:
+        pytest.skip("this machine has no non-loopback IPv4 address to connect from")
+    return address
+
+
+def reachable(host: str, port: int) -> bool:
+    """Whether a TCP connection to ``host``:``port`` is accepted."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as connection:
+        connection.settimeout(2)
+        return connection.connect_ex((host, port)) == 0

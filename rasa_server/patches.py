@@ -1,0 +1,140 @@
+"""Every change this project makes to Rasa's or Sanic's own code, in one place.
+
+Each patch replaces one function or method of a library, for a reason measured or seen on
+this project, and was written against the versions in ``WRITTEN_FOR``. :func:`apply`
+installs them all, once, before Rasa starts (``python -m rasa_server``); it logs a warning
+when the installed versions differ, because each patch relies on the replaced function's
+signature and behaviour at that version. ``tests/rasa_server/test_patches.py`` checks that
+every target still exists and is replaced.
+
+Each entry: what is replaced, by what, why, and what to check on an upgrade.
+
+- ``jsonschema.validate`` → :func:`cached_validate`. Rasa validates every action server
+  answer, NLG answer and posted event with it, and it checks the schema against the
+  meta-schema and builds a new validator on every call: 11% of the Rasa server's busy time
+  under load with jsonschema 3.2 (``make bench`` profile), about 40% with 4.17. The schemas
+  are constants, so each is checked and built once; every message is still validated in
+  full, and a bad one raises the same ``ValidationError``. Check: Rasa still calls
+  ``jsonschema.validate(instance, schema)``.
+- ``Event.resolve_by_type`` (Rasa) → :func:`cached_resolve_by_type`. Rasa finds the class of
+  every event it reads by walking all of ``Event``'s subclasses, recursively, each time:
+  about 0.03 ms per event, nine tenths of reading back a stored conversation of 35 events.
+  The class found for a name is kept; unknown names still go through Rasa's lookup. Check:
+  the signature ``(type_name, default=None)``.
+- ``sanic.app.serve_multiple`` (Sanic 21.12) → ``workers.serve_multiple_reuse_port``. Each
+  worker binds its own SO_REUSEPORT socket, so the kernel spreads connections across the
+  workers (with Sanic's one shared socket, one worker took a whole burst), and the server
+  says when every worker listens (``BOT_READY_FILE``). Check: ``serve_multiple(server_settings,
+  workers)`` and the keys of its settings.
+- ``sanic.app.serve_single`` (Sanic 21.12) → ``workers.serve_single_announcing``: the
+  one-worker server says when it listens, as above. Check: ``serve_single(server_settings)``.
+- ``RemoteAction.run`` (Rasa) → ``faults.run_or_answer_by_itself``. Rasa waits up to 5
+  minutes for the action server, then says nothing to the patient; here the call gets
+  ``ACTION_TIMEOUT_SECONDS``, and a failure gets the ``unavailable`` reply (the urgent reply
+  for a red flag). Check: ``RemoteAction.run(output_channel, nlg, tracker, domain)``.
+- ``Agent._create_tracker_store`` (Rasa) → ``faults.tracker_store_as_it_is``. Rasa wraps every
+  tracker store in ``FailSafeTrackerStore``, which silently starts a new conversation, or
+  keeps it in one process's memory, when the database fails; here the store is used as it
+  is, so a failure is reported (``StoreUnavailable``). Check: a static method taking
+  ``(store, domain)``.
+
+Fixes made by subclassing, not by patching (each is a channel or store that
+``credentials.yml`` or ``endpoints.yml`` names, so it is visible where it is configured):
+``channels/socketio.py`` awaits python-socketio's ``enter_room`` (a coroutine since 5.10,
+never awaited by Rasa 3.6.21, so session persistence lost every reply), ``channels/rest.py``
+ends a streamed reply when the bot fails (Rasa's stream waited forever), and
+``rasa_server/stores.py`` reads a conversation with one query and never falls back to memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, cast
+
+import jsonschema
+import sanic.app
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
+from rasa.core.actions.action import RemoteAction
+from rasa.core.agent import Agent
+from rasa.shared.core.events import Event
+
+from rasa_server import faults, workers
+
+# The versions the patches were written and tested against (requirements/runtime.lock).
+WRITTEN_FOR = {"rasa": "3.6.21", "sanic": "21.12.2", "jsonschema": "3.2.0"}
+
+logger = logging.getLogger(__name__)
+
+_ORIGINAL_VALIDATE = jsonschema.validate
+_ORIGINAL_RESOLVE_BY_TYPE = Event.resolve_by_type
+_validators: dict[str, Any] = {}
+_event_classes: dict[str, type[Event]] = {}
+
+
+def cached_validate(instance: Any, schema: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    """``jsonschema.validate`` with the schema checked and its validator built once."""
+    if args or kwargs:  # a caller choosing its own validator class or options: no cache
+        _ORIGINAL_VALIDATE(instance, schema, *args, **kwargs)
+        return
+    key = json.dumps(schema, sort_keys=True, default=str)
+    validator = _validators.get(key)
+    if validator is None:
+        cls = validator_for(schema)
+        cls.check_schema(schema)
+        validator = _validators[key] = cls(schema)
+    error = best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise error
+
+
+def cached_resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+    """``Event.resolve_by_type`` remembering the class found for each name."""
+    found = _event_classes.get(type_name)
+    if found is not None:
+        return found
+    try:
+        found = cast("type[Event] | None", _ORIGINAL_RESOLVE_BY_TYPE(type_name))
+    except ValueError:  # not an event name: Rasa's answer (the default, or the error)
+        return cast("type[Event] | None", _ORIGINAL_RESOLVE_BY_TYPE(type_name, default))
+    if found is not None:
+        _event_classes[type_name] = found
+    return found
+
+
+def version_differences() -> list[str]:
+    """The patched libraries whose installed version is not the one the patches were written for."""
+    differences = []
+    for package, written_for in WRITTEN_FOR.items():
+        try:
+            installed = version(package)
+        except PackageNotFoundError:
+            installed = "not installed"
+        if installed != written_for:
+            differences.append(f"{package} {installed} (written for {written_for})")
+    return differences
+
+
+async def _run_remote_action(self: RemoteAction, *args: Any) -> list[Event]:
+    return await faults.run_or_answer_by_itself(self, *args)
+
+
+def apply() -> None:
+    """Install every patch in this process (again, if called again). The fault replies'
+    files are read now, so a broken one stops the server at start-up, not a patient later."""
+    differences = version_differences()
+    if differences:
+        logger.warning(
+            "The patches to Rasa and Sanic (rasa_server/patches.py) were written for other versions: %s. "
+            "Check each patch against the installed code.",
+            "; ".join(differences),
+        )
+    faults.load_replies()
+    jsonschema.validate = cached_validate
+    Event.resolve_by_type = staticmethod(cached_resolve_by_type)
+    sanic.app.serve_multiple = workers.serve_multiple_reuse_port
+    sanic.app.serve_single = workers.serve_single_announcing
+    RemoteAction.run = _run_remote_action
+    Agent._create_tracker_store = staticmethod(faults.tracker_store_as_it_is)

@@ -1,0 +1,206 @@
+"""The real bot over REST: action server and Rasa server started as `make run` starts them."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+
+from bot.clinic import default_clinic
+from bot.knowledge import KnowledgeBase
+from channels.rest import conversation_id
+from rasa_server.stores import ConversationStore
+from tests.services import outside_address, reachable
+from tooling.servers import DEFAULT_MODEL, BotAddress, free_port, running_bot
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="module")
+def bot(log_dir: Path) -> Iterator[BotAddress]:
+    if not DEFAULT_MODEL.exists():
+        pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make test does)")
+    with running_bot(BotAddress(rasa_port=free_port(), action_port=free_port()), log_dir=log_dir) as address:
+        yield address
+
+
+def ask(bot: BotAddress, text: str, sender: str | None = None) -> list[dict[str, Any]]:
+    response = requests.post(
+        bot.rest_url, json={"sender": sender or f"patient-{uuid.uuid4()}", "message": text}, timeout=30
+    )
+    response.raise_for_status()
+    messages: list[dict[str, Any]] = response.json()
+    return messages
+
+
+def _metadata(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    [custom] = [m["custom"] for m in messages if "custom" in m]
+    data: dict[str, Any] = custom["data"]
+    return data
+
+
+def test_each_topic_asked_in_a_patients_words(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    wrong = {}
+    for topic in knowledge.topics.values():
+        messages = ask(bot, topic.question)
+        [text] = [m["text"] for m in messages if "text" in m]
+        metadata = _metadata(messages)
+        if metadata["topic"] != topic.id:
+            wrong[topic.question] = metadata["topic"]
+            continue
+        assert metadata == {"topic": topic.id, "route": "intent", "sources": list(topic.sources)}
+        assert text.startswith(topic.answer) and text.endswith(knowledge.caveat)
+    assert wrong == {}
+
+
+def test_answers_continue_within_one_conversation(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    sender = f"patient-{uuid.uuid4()}"
+    assert "custom" not in str(ask(bot, "hello", sender))
+    assert (
+        _metadata(ask(bot, "can I go to the gym the day after my scalp injections?", sender))["topic"]
+        == "exercise"
+    )
+    assert _metadata(ask(bot, "and when can I wash my hair?", sender))["topic"] == "washing_hair"
+
+
+def test_out_of_scope_gets_no_faq_answer(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    messages = ask(bot, "what's the capital of France?")
+    assert _metadata(messages) == {"topic": "out_of_scope", "route": "intent", "sources": []}
+    assert all(knowledge.caveat not in m.get("text", "") for m in messages)
+    [with_buttons] = [m for m in messages if "buttons" in m]
+    assert [b["payload"] for b in with_buttons["buttons"]] == [
+        f"/faq_{topic}" for topic in knowledge.replies.suggested_topics
+    ]
+
+
+def test_a_button_payload_answers_its_topic(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    messages = ask(bot, "/faq_side_effects")
+    assert _metadata(messages)["topic"] == "side_effects"
+
+
+def test_unsure_wording_is_answered_through_retrieval(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    messages = ask(bot, "meso pls")
+    assert _metadata(messages) == {
+        "topic": "what_is",
+        "route": "retrieval",
+        "sources": list(knowledge.topic("what_is").sources),
+    }
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert text.endswith(knowledge.caveat)
+
+
+def test_did_you_mean_buttons_work_over_rest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    sender = f"patient-{uuid.uuid4()}"
+    messages = ask(bot, "mesotherapie??", sender)
+    metadata = _metadata(messages)
+    assert metadata["route"] == "retrieval" and metadata["topic"] is None
+    [offer] = [m for m in messages if "buttons" in m]
+    assert offer["text"] == knowledge.replies.did_you_mean
+    titles = {knowledge.topic(topic).title: topic for topic in metadata["candidates"]}
+    assert [b["title"] for b in offer["buttons"]] == [*titles, knowledge.replies.none_of_these]
+    first = offer["buttons"][0]
+    assert _metadata(ask(bot, first["payload"], sender))["topic"] == titles[first["title"]]
+    last = offer["buttons"][-1]
+    assert _metadata(ask(bot, last["payload"], sender)) == {"topic": None, "route": "fallback", "sources": []}
+
+
+def test_no_match_is_honest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    # Which vague text the classifier leaves unsure depends on the trained model: re-check
+    # it (and the story "nothing close enough") after changing the NLU data.
+    messages = ask(bot, "what about it then")
+    assert _metadata(messages) == {"topic": None, "route": "fallback", "sources": []}
+    texts = [m["text"] for m in messages if "text" in m]
+    assert texts == [knowledge.replies.no_match]
+
+
+def test_a_red_flag_gets_only_the_urgent_reply(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    messages = ask(bot, "how much is a session? my lips are swelling up and I can't breathe properly")
+    metadata = _metadata(messages)
+    assert metadata["topic"] == "emergency" and metadata["route"] == "safety"
+    assert {"allergic_reaction", "breathing"} <= set(metadata["red_flags"])
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert text.startswith(knowledge.replies.emergency.split(".")[0])
+    assert knowledge.caveat not in text and knowledge.topic("cost").answer not in text
+
+
+def test_the_caveat_still_follows_answers_after_a_safety_turn(
+    bot: BotAddress, knowledge: KnowledgeBase
+) -> None:
+    sender = f"patient-{uuid.uuid4()}"
+    assert (
+        _metadata(ask(bot, "my face went numb and droopy after the injections", sender))["route"] == "safety"
+    )
+    messages = ask(bot, "ok, and how much does mesotherapy cost?", sender)
+    assert _metadata(messages)["topic"] == "cost"
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert text.startswith(knowledge.topic("cost").answer) and text.endswith(knowledge.caveat)
+
+
+def test_a_personal_question_gets_the_notice_and_the_general_answer(
+    bot: BotAddress, knowledge: KnowledgeBase
+) -> None:
+    messages = ask(bot, "I'm on blood thinners, can I have mesotherapy?")
+    metadata = _metadata(messages)
+    assert metadata["topic"] == "contraindications" and metadata["personal_advice"] is True
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert text.startswith(knowledge.replies.personal_advice) and text.endswith(knowledge.caveat)
+
+
+def test_asking_for_a_person_gets_the_clinics_details(bot: BotAddress) -> None:
+    messages = ask(bot, "can I speak to someone at the clinic?")
+    assert _metadata(messages)["topic"] == "handoff"
+    [text] = [m["text"] for m in messages if "text" in m]
+    assert default_clinic().details["clinic_phone"] in text
+
+
+def test_concurrent_conversations_stay_whole_across_the_worker_processes(
+    bot: BotAddress, log_dir: Path
+) -> None:
+    log = (log_dir / "rasa-server.log").read_text()
+    workers = os.cpu_count() or 1
+    assert workers >= 2, "this test needs a machine with at least 2 cores"
+    # the bot counts as started only once every worker listens (rasa_server/workers.py)
+    assert log.count("Rasa server is up and running") == workers
+    assert f"All {workers} worker processes are listening." in log
+    questions = ["hello", "how much does it cost?", "does it hurt?", "can I wash my hair after?", "thanks"]
+    senders = [f"patient-{uuid.uuid4()}" for _ in range(8)]
+
+    def conversation(sender: str) -> list[int]:
+        return [len(ask(bot, text, sender)) for text in questions]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(conversation, senders))
+    assert all(all(count >= 1 for count in counts) for counts in replies)
+
+    store = ConversationStore(Domain.empty())  # the database the servers share (BOT_DATA_DIR)
+    for sender in senders:
+        tracker = asyncio.run(store.retrieve(conversation_id(sender)))
+        assert tracker is not None
+        said = [type(e).__name__ for e in tracker.events if isinstance(e, (UserUttered, BotUttered))]
+        asked = [e.text for e in tracker.events if isinstance(e, UserUttered)]
+        assert asked == questions
+        # every message answered before the next was taken: user, then at least one bot message
+        assert said[0] == "UserUttered" and "UserUttered UserUttered" not in " ".join(said)
+        assert said[-1] == "BotUttered"
+
+
+def test_by_default_neither_server_listens_beyond_this_machine(bot: BotAddress) -> None:
+    """``make run`` binds loopback (BIND_ADDRESS, default 127.0.0.1): REST, the widget and the
+    action server answer on this machine, and not at its network address."""
+    outside = outside_address()
+    assert reachable("127.0.0.1", bot.rasa_port) and reachable("127.0.0.1", bot.action_port)
+    assert not reachable(outside, bot.rasa_port) and not reachable(outside, bot.action_port)
