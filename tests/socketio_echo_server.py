@@ -1,4 +1,4 @@
-"""A Sanic server with one socket.io channel and a bot that echoes: for tests/test_widget.py.
+"""A Sanic server with one socket.io channel and a bot that echoes: for tests/channels/test_socketio.py.
 
 ``python -m tests.socketio_echo_server --channel rasa|widget --port N`` runs Rasa's own
 channel or this project's (channels/socketio.py) with ``session_persistence: true``, the way

@@ -11,19 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
+import requests
 
-from bot.settings import Settings, load_settings
+from bot.settings import PROJECT_DIR, Settings, load_settings
 from channels.socketio import (
+    WIDGET_PATH,
     OriginCheck,
     SessionSigner,
     WidgetChannelError,
     WidgetSocketIOInput,
     session_secret,
     widget_origins,
+    widget_url,
 )
+from tests.channels.widget_patients import WAIT_SECONDS, Patient, connects, echo_server, next_reply
 from tests.socketio_echo_server import ECHO
-from tests.system.test_widget import WAIT_SECONDS, Patient, echo_server
 
 
 def _settings(**values: Any) -> Settings:
@@ -96,16 +98,6 @@ def test_the_origin_check_allows_the_server_itself_and_the_configured_pages() ->
     assert OriginCheck(widget_origins(["*"]))("https://evil.example", direct)
 
 
-@pytest.fixture
-def widget_echo(tmp_path: Path) -> Iterator[str]:
-    with echo_server("widget", tmp_path / "echo-server.log") as url:
-        yield url
-
-
-def next_reply(patient: Patient) -> dict[str, Any]:
-    return patient.replies.get(timeout=WAIT_SECONDS)
-
-
 def test_a_session_id_without_its_own_token_gets_a_new_session(widget_echo: str) -> None:
     with Patient(widget_echo) as owner, Patient(widget_echo) as other:
         session = owner.start_session()
@@ -169,15 +161,6 @@ def test_a_session_continues_on_another_server_process_with_the_same_secret(tmp_
             assert elsewhere.resume(session).id != session.id
 
 
-def connects(url: str, origin: str | None) -> bool:
-    try:
-        patient = Patient(url, origin)
-    except socketio.exceptions.ConnectionError:
-        return False
-    with patient:
-        return bool(patient.start_session().id)
-
-
 @pytest.mark.parametrize(
     ("channel", "configured", "accepted", "refused"),
     [
@@ -202,3 +185,56 @@ def test_only_configured_pages_complete_the_websocket_handshake(
         assert [o for o in accepted if not connects(url, origin.get(o, o))] == []
         assert [o for o in refused if connects(url, origin.get(o, o))] == []
         assert connects(url, None)  # no Origin header at all: not a browser, nothing to check
+
+
+# --- sessions and replies, against the echo bot ------------------------------------------------
+
+
+@pytest.mark.parametrize(("channel", "joins"), [("rasa", False), ("widget", True)])
+def test_only_the_fixed_channel_joins_the_sessions_room(channel: str, joins: bool, tmp_path: Path) -> None:
+    with echo_server(channel, tmp_path / "echo-server.log") as url, Patient(url) as patient:
+        session = patient.start_session()
+        rooms = patient.rooms(url)
+    # Rasa 3.6.21 calls the coroutine sio.enter_room without awaiting it (python-socketio
+    # >= 5.10), so replies, sent to the session's room, reach no one. If this fails for
+    # "rasa", Rasa was fixed (channels/socketio.py still binds sessions to their tab).
+    assert (session.id in rooms) is joins
+
+
+def test_replies_arrive_with_session_persistence_and_after_a_reload(widget_echo: str) -> None:
+    url = widget_echo
+    with Patient(url) as first:
+        session = first.start_session()
+        first.say("hello", session.id)
+        assert first.replies.get(timeout=WAIT_SECONDS) == {"text": ECHO + "hello"}
+
+    # A page reload: a new connection, the session id and token from storage.
+    with Patient(url) as reloaded:
+        assert reloaded.resume(session) == session
+        reloaded.say("still there?", session.id)
+        assert reloaded.replies.get(timeout=WAIT_SECONDS) == {"text": ECHO + "still there?"}
+
+
+def test_a_session_id_the_server_did_not_make_is_replaced(widget_echo: str) -> None:
+    url = widget_echo
+    with Patient(url) as patient:
+        made = patient.start_session()
+        for chosen in ("patient-1", "", None, "A" * 32):
+            session = patient.start_session(chosen, made.token)
+            assert session.id != chosen and len(session.id) == 32 and int(session.id, 16) >= 0
+        assert patient.resume(made) == made
+
+
+def test_the_widget_files_are_served_and_nothing_else(widget_echo: str) -> None:
+    url = widget_echo
+    page = requests.get(widget_url(url), timeout=10)
+    assert page.status_code == 200 and 'src="widget.js"' in page.text
+    bare = requests.get(f"{url}{WIDGET_PATH}", timeout=10, allow_redirects=False)
+    assert bare.status_code in (301, 302) and bare.headers["Location"] == f"{WIDGET_PATH}/"
+    for name in ("widget.js", "widget.css", "vendor/socket.io.min.js"):
+        served = requests.get(f"{url}{WIDGET_PATH}/{name}", timeout=10)
+        assert served.status_code == 200
+        assert served.content == (PROJECT_DIR / "web" / name).read_bytes()
+    for outside in ("../credentials.yml", "..%2fcredentials.yml", "%2e%2e/credentials.yml"):
+        escaped = requests.get(f"{url}{WIDGET_PATH}/{outside}", timeout=10)
+        assert escaped.status_code >= 400 and "socketio" not in escaped.text

@@ -21,8 +21,7 @@ from bot.knowledge import KnowledgeBase
 from bot.log_redaction import REDACTED
 from bot.settings import load_settings
 from rasa_server.stores import ConversationStore
-from tests.channels.test_socketio import connects, next_reply
-from tests.system.test_widget import Patient
+from tests.channels.widget_patients import Patient, connects, next_reply
 from tooling.servers import (
     DEFAULT_MODEL,
     MIN_API_TOKEN_LENGTH,

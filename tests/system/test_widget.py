@@ -1,9 +1,6 @@
-"""The website chat widget (web/) and its socket.io channel (channels/socketio.py).
-
-First the channel, against a small echo server: with ``session_persistence`` Rasa's own
-channel never joins the session's room (so replies reach no one) and this project's does.
-Then the widget as a patient uses it: a real Chromium, driven by Selenium, on the real bot,
-and its own words (data/widget.yml) as the server serves them, also to a clinic's own site.
+"""The website chat widget (web/) as a patient uses it: a real Chromium, driven by Selenium,
+on the real bot, and its own words (data/widget.yml) as the server serves them, also to a
+clinic's own site. The channel's own tests are in tests/channels/test_socketio.py.
 """
 
 from __future__ import annotations
@@ -12,20 +9,15 @@ import asyncio
 import functools
 import html
 import json
-import os
-import queue
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 import requests
-import socketio
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 from selenium import webdriver
@@ -42,137 +34,18 @@ from bot.settings import PROJECT_DIR, load_settings
 from bot.widget_words import DEFAULT_LANGUAGE, default_widget_words
 from channels.socketio import WIDGET_PATH, SessionSigner, session_secret, widget_url
 from rasa_server.stores import ConversationStore
-from tests.socketio_echo_server import ECHO
 from tooling.servers import (
     DEFAULT_MODEL,
     BotAddress,
     action_server,
     free_port,
     rasa_server,
-    serve,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = PROJECT_DIR / "results" / "widget.png"
 WAIT_SECONDS = 60  # an upper bound for a reply to arrive, never a measured time
-
-# --- the channel, against an echo bot ----------------------------------------------------------
-
-
-@contextmanager
-def echo_server(channel: str, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """The URL of an echo bot behind Rasa's socket.io channel ("rasa") or this project's,
-    with ``env`` added to its environment."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "tests.socketio_echo_server", "--channel", channel, "--port", str(port)]
-    environment = {**os.environ, **(env or {})}
-    health = f"{url}/webhooks/socketio/"
-    with serve(f"the socket.io echo server ({channel})", command, health, environment, log):
-        yield url
-
-
-@pytest.fixture
-def widget_echo(tmp_path: Path) -> Iterator[str]:
-    with echo_server("widget", tmp_path / "echo-server.log") as url:
-        yield url
-
-
-class Session(NamedTuple):
-    """A session as the server confirms it: its id and the token that proves it was given."""
-
-    id: str
-    token: str | None  # None from Rasa's own channel, which has no tokens
-
-
-class Patient:
-    """A socket.io client that asks for a session the way the widget does."""
-
-    def __init__(self, url: str, origin: str | None = None) -> None:
-        # The websocket handshake's Origin header, as a browser on a page at `origin` sends
-        # it; without it, the websocket client sends the server's own origin.
-        options = {"origin": origin} if origin else {}
-        self.client = socketio.Client(websocket_extra_options=options)
-        self.confirmed: queue.Queue[Any] = queue.Queue()
-        self.replies: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.client.on("session_confirm", self.confirmed.put)
-        self.client.on("bot_uttered", self.replies.put)
-        self.client.connect(url, transports=["websocket"])
-
-    def __enter__(self) -> Patient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.client.disconnect()
-
-    def start_session(self, session_id: str | None = None, token: str | None = None) -> Session:
-        self.client.emit("session_request", {"session_id": session_id, "session_token": token})
-        confirmed = self.confirmed.get(timeout=WAIT_SECONDS)
-        if isinstance(confirmed, str):
-            return Session(confirmed, None)
-        return Session(str(confirmed["session_id"]), str(confirmed["session_token"]))
-
-    def resume(self, session: Session) -> Session:
-        return self.start_session(session.id, session.token)
-
-    def rooms(self, url: str) -> list[str]:
-        rooms: list[str] = requests.get(f"{url}/rooms/{self.client.get_sid()}", timeout=10).json()
-        return rooms
-
-    def say(self, text: str, session_id: str) -> None:
-        self.client.emit("user_uttered", {"message": text, "session_id": session_id})
-
-
-@pytest.mark.parametrize(("channel", "joins"), [("rasa", False), ("widget", True)])
-def test_only_the_fixed_channel_joins_the_sessions_room(channel: str, joins: bool, tmp_path: Path) -> None:
-    with echo_server(channel, tmp_path / "echo-server.log") as url, Patient(url) as patient:
-        session = patient.start_session()
-        rooms = patient.rooms(url)
-    # Rasa 3.6.21 calls the coroutine sio.enter_room without awaiting it (python-socketio
-    # >= 5.10), so replies, sent to the session's room, reach no one. If this fails for
-    # "rasa", Rasa was fixed (channels/socketio.py still binds sessions to their tab).
-    assert (session.id in rooms) is joins
-
-
-def test_replies_arrive_with_session_persistence_and_after_a_reload(widget_echo: str) -> None:
-    url = widget_echo
-    with Patient(url) as first:
-        session = first.start_session()
-        first.say("hello", session.id)
-        assert first.replies.get(timeout=WAIT_SECONDS) == {"text": ECHO + "hello"}
-
-    # A page reload: a new connection, the session id and token from storage.
-    with Patient(url) as reloaded:
-        assert reloaded.resume(session) == session
-        reloaded.say("still there?", session.id)
-        assert reloaded.replies.get(timeout=WAIT_SECONDS) == {"text": ECHO + "still there?"}
-
-
-def test_a_session_id_the_server_did_not_make_is_replaced(widget_echo: str) -> None:
-    url = widget_echo
-    with Patient(url) as patient:
-        made = patient.start_session()
-        for chosen in ("patient-1", "", None, "A" * 32):
-            session = patient.start_session(chosen, made.token)
-            assert session.id != chosen and len(session.id) == 32 and int(session.id, 16) >= 0
-        assert patient.resume(made) == made
-
-
-def test_the_widget_files_are_served_and_nothing_else(widget_echo: str) -> None:
-    url = widget_echo
-    page = requests.get(widget_url(url), timeout=10)
-    assert page.status_code == 200 and 'src="widget.js"' in page.text
-    bare = requests.get(f"{url}{WIDGET_PATH}", timeout=10, allow_redirects=False)
-    assert bare.status_code in (301, 302) and bare.headers["Location"] == f"{WIDGET_PATH}/"
-    for name in ("widget.js", "widget.css", "vendor/socket.io.min.js"):
-        served = requests.get(f"{url}{WIDGET_PATH}/{name}", timeout=10)
-        assert served.status_code == 200
-        assert served.content == (PROJECT_DIR / "web" / name).read_bytes()
-    for outside in ("../credentials.yml", "..%2fcredentials.yml", "%2e%2e/credentials.yml"):
-        escaped = requests.get(f"{url}{WIDGET_PATH}/{outside}", timeout=10)
-        assert escaped.status_code >= 400 and "socketio" not in escaped.text
-
 
 # --- the widget in a real browser, on the real bot ---------------------------------------------
 
