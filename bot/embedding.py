@@ -16,7 +16,7 @@ those products in 16 bits with saturation, so full-range weights (up to 127) ove
 and the vectors drift (cosine 0.96 with the float ones on an AVX2-only AMD EPYC, 0.97-0.98
 with VNNI). Weights kept to 7 bits (``reduce_range``: 2 x 255 x 64 = 32,640 < 32,767)
 never overflow, so the integer arithmetic is exact on every kernel, SSE, AVX2, AVX-512, VNNI
-or AMX, and the vectors agree to 1e-7 (``tests/test_embedding.py`` runs the network on an
+or AMX, and the vectors agree to 1e-7 (``tests/bot/test_embedding.py`` runs the network on an
 emulated AVX2 CPU and on an SSE-only one). The activations' scale is taken per run over
 the whole input, so the 8-bit network embeds one text per run: a text's vector never
 depends on the other texts of a batch or on their padding.

@@ -19,7 +19,7 @@ handlers later; Sanic's worker processes are forked and keep it). In each record
 
 Python warnings are sent through logging as well, so they are redacted too. Other free text
 is not recognised as a patient's message: at the default level (INFO) no other logger of
-Rasa, Sanic, python-socketio, the Rasa SDK or this project writes one (tests/test_security.py
+Rasa, Sanic, python-socketio, the Rasa SDK or this project writes one (tests/system/test_security.py
 sends messages to both servers and reads their logs); at DEBUG, Rasa logs every message and
 whole conversations, so DEBUG is never for production.
 """

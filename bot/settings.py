@@ -73,7 +73,7 @@ class Settings:
     index_dir: Path = field(
         default_factory=lambda: _env_path("RETRIEVAL_INDEX_DIR", PROJECT_DIR / "models" / "retrieval")
     )
-    # Cosine-similarity thresholds, tuned on tests/dev_questions.yml (see README):
+    # Cosine-similarity thresholds, tuned on tests/dev_questions.yml (docs/quality-and-speed.md):
     # answer when the best topic scores at least `answer` and leads the next by `margin`;
     # offer "did you mean" for topics scoring at least `suggest`; otherwise say so honestly.
     retrieval_answer: float = field(default_factory=lambda: _env_float("RETRIEVAL_ANSWER", 0.60))
@@ -101,7 +101,7 @@ class Settings:
     session_secret: str | None = field(
         default_factory=lambda: os.environ.get("SESSION_SECRET") or None, repr=False
     )
-    # Deployment (README, "Deployment"). Conversations whose last message is older than this
+    # Deployment (docs/deployment.md). Conversations whose last message is older than this
     # many days are deleted (rasa_server/stores.py): health data is kept no longer than needed.
     retention_days: int = field(default_factory=lambda: _env_int("CONVERSATION_RETENTION_DAYS", 30))
     # Rasa's ticket locks in Redis (``redis://[:password@]host[:port][/db]``, ``rediss://``

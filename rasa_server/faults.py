@@ -1,4 +1,4 @@
-"""What the Rasa server does when a part of the bot fails (README, "Deployment").
+"""What the Rasa server does when a part of the bot fails (docs/deployment.md).
 
 ``rasa_server/patches.py`` installs these functions in Rasa before it starts:
 

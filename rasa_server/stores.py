@@ -12,14 +12,14 @@ in one process's memory.
   that two messages of one conversation are handled in order even by different workers.
 - ``SharedLockStore`` (what endpoints.yml names) is that SQLite store, or Rasa's Redis lock
   store when ``LOCK_STORE_URL`` names a Redis server: the locks of several Rasa servers on
-  several machines (README, "Deployment").
+  several machines (docs/deployment.md).
 
 Neither store ever falls back to memory. Rasa wraps a tracker store in its
 ``FailSafeTrackerStore``, which answers "no such conversation" when the database cannot be
 read and keeps the conversation in one process's memory when it cannot be written: the
 patient's history silently lost. ``rasa_server.faults`` removes that wrapper; here an unreachable
 database or Redis raises ``StoreUnavailable``, logged with what could not be reached, and
-the channels tell the caller (README, "What a fault does to a patient").
+the channels tell the caller (docs/deployment.md, "What a fault does to a patient").
 
 Conversations whose last message is older than ``CONVERSATION_RETENTION_DAYS`` (default 30)
 are deleted: when a Rasa server starts, then at most once an hour while it saves

@@ -68,7 +68,7 @@ from tooling.load import (
     use_fresh_data_dir,
     write_results,
 )
-from tooling.readme import ReadmeError, update_readme
+from tooling.readme import BlockError, update_block
 from tooling.servers import (
     DEFAULT_MODEL,
     BotAddress,
@@ -225,8 +225,8 @@ def evaluate(args: argparse.Namespace) -> int:
             "are in `results/eval.md`."
         )
         brief = summary_markdown(summary, path, details=False)
-        update_readme("make eval", "\n\n".join([provenance, brief, *compared]))
-        print("README.md: the quality section now shows these figures.")
+        page = update_block("make eval", "\n\n".join([provenance, brief, *compared]))
+        print(f"{page}: the quality section now shows these figures.")
     return 1 if behind else 0
 
 
@@ -337,8 +337,8 @@ def bench(args: argparse.Namespace) -> int:
     bench_chart(report, out / "bench.png")
     print(f"\nWritten: {out / 'bench.json'}, {out / 'bench.md'}, {out / 'bench.png'}")
     if args.readme:
-        update_readme("make bench", markdown)
-        print("README.md: the speed section now shows these figures.")
+        page = update_block("make bench", markdown)
+        print(f"{page}: the speed section now shows these figures.")
     return 1 if report["targets"]["errors"] else 0
 
 
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     assess.add_argument("--json", default=str(PROJECT_DIR / "results" / "eval.json"))
     assess.add_argument("--markdown", default=str(PROJECT_DIR / "results" / "eval.md"))
     assess.add_argument("--no-baselines", action="store_true", help="judge the bot alone")
-    assess.add_argument("--readme", action="store_true", help="write the report into README.md")
+    assess.add_argument("--readme", action="store_true", help="write the report into docs/quality-and-speed.md")
     assess.add_argument("--baseline-model", default=str(PROJECT_DIR / "models" / "baseline-rasa-init.tar.gz"))
     assess.add_argument(
         "--tune-questions",
@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--out", default=str(PROJECT_DIR / "results"))
     load.add_argument("--no-training", action="store_true", help="skip the training times (minutes)")
     load.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
-    load.add_argument("--readme", action="store_true", help="write the report into README.md")
+    load.add_argument("--readme", action="store_true", help="write the report into docs/quality-and-speed.md")
     load.set_defaults(run=bench)
     soaking = commands.add_parser(
         "load", help="a soak run: many conversations at once for minutes; errors, latency, memory growth"
@@ -535,6 +535,6 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidData as error:
         print(error, file=sys.stderr)
         return 1
-    except (ServerError, RetrievalError, EmbeddingError, BenchError, ReadmeError) as error:
+    except (ServerError, RetrievalError, EmbeddingError, BenchError, BlockError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

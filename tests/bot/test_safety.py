@@ -15,7 +15,7 @@ from tooling.evaluation import EMERGENCY, Question, classifier_rows, load_questi
 
 TESTS_DIR = PROJECT_DIR / "tests"  # the question sets
 SAFETY_DIR = PROJECT_DIR / "data" / "safety"
-# Written blind to the rules, by someone who never saw data/safety/ (see the README).
+# Written blind to the rules, by someone who never saw data/safety/ (docs/safety.md).
 SAFETY_SETS = ("safety_questions.yml", "safety_questions_unseen.yml")
 MAX_FALSE_ALARMS = 0.05
 

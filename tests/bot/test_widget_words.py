@@ -1,6 +1,6 @@
 """The chat widget's own words (data/widget.yml, bot/widget_words.py): the shipped file is
 complete, a broken one is refused naming the problem, and none of the words is written in
-web/ (the server serves them, channels/socketio.py; tests/test_widget.py shows them in a
+web/ (the server serves them, channels/socketio.py; tests/system/test_widget.py shows them in a
 browser)."""
 
 from __future__ import annotations

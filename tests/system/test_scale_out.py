@@ -1,5 +1,5 @@
 """Two Rasa servers and two action servers behind nginx, sharing PostgreSQL and Redis: the
-multi-server layout of README, "Deployment", all on loopback, started and stopped here.
+multi-server layout of docs/deployment.md, all on loopback, started and stopped here.
 
 50 conversations of 20 messages each run at the same time through nginx, which sends each
 request to either Rasa server (round robin), so one conversation's messages are answered by

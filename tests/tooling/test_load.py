@@ -1,5 +1,5 @@
 """The soak run (`make load`): windows, memory verdict, report, and a short run against the
-small local REST-like server of tests/test_bench.py."""
+small local REST-like server of tests/tooling/test_bench.py."""
 
 from __future__ import annotations
 
