@@ -467,7 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     assess.add_argument("--json", default=str(PROJECT_DIR / "results" / "eval.json"))
     assess.add_argument("--markdown", default=str(PROJECT_DIR / "results" / "eval.md"))
     assess.add_argument("--no-baselines", action="store_true", help="judge the bot alone")
-    assess.add_argument("--readme", action="store_true", help="write the report into docs/quality-and-speed.md")
+    assess.add_argument(
+        "--readme", action="store_true", help="write the report into docs/quality-and-speed.md"
+    )
     assess.add_argument("--baseline-model", default=str(PROJECT_DIR / "models" / "baseline-rasa-init.tar.gz"))
     assess.add_argument(
         "--tune-questions",

@@ -89,7 +89,7 @@ def served_channel() -> Iterator[Channel]:
     """The channel, with the settings of the moment, mounted by Rasa's ``register`` on a real
     Sanic server in a thread."""
     # Sanic's switch for several apps in one process: without it, Sanic rewrites its own
-    # methods for this app and every later app in the process (tests/channels/test_twilio.py and the other channel tests) fails.
+    # methods for this app and every later app in the process (the other channel tests) fails.
     test_mode = Sanic.test_mode
     Sanic.test_mode = True
     bot = StubBot()
