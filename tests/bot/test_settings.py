@@ -48,7 +48,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     [
         ("many", "must be a whole number, not 'many'"),
         ("0", "must be at least 1, not 0"),
-        ("1.5", "whole number"),
+        ("1.5", "must be a whole number, not .1.5."),
     ],
 )
 def test_a_number_setting_that_is_not_one_is_refused_naming_it(

@@ -105,7 +105,7 @@ def test_unsure_wording_is_answered_through_retrieval(bot: BotAddress, knowledge
 
 def test_did_you_mean_buttons_work_over_rest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
     sender = f"patient-{uuid.uuid4()}"
-    messages = ask(bot, "mesotherapie??", sender)
+    messages = ask(bot, "after the injections", sender)
     metadata = _metadata(messages)
     assert metadata["route"] == "retrieval" and metadata["topic"] is None
     [offer] = [m for m in messages if "buttons" in m]
