@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.knowledge import KnowledgeBase, default_knowledge_base, load_knowledge_base
 from bot.safety import SafetyRules, load_safety_rules
-from bot.settings import PROJECT_DIR
+from bot.settings import PROJECT_DIR, load_settings
 
 # Servers started by tests keep their conversations in a database of their own, never in
 # the developer's var/.
@@ -93,3 +93,11 @@ def embedded_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("CONVERSATIONS_DB_URL", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def fresh_settings() -> Iterator[None]:
+    """Settings read again from the environment in the test (which monkeypatches it)."""
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()

@@ -23,14 +23,9 @@ from bot.retrieval import SentenceEncoder, resolve_model_path
 from bot.settings import PROJECT_DIR
 
 MODEL = "all-MiniLM-L6-v2"
+# The texts each process checks the 8-bit network on, and some patients' wordings.
 TEXTS = [
-    "how much does mesotherapy cost?",
-    "meso pls",
-    "does it hurt?",
-    "my lips are swelling up and I can't breathe",
-    "can I wash my hair after the treatment, or should I wait a day or two before using shampoo again?",
-    "¿cuánto cuesta? 💉",
-    "",
+    *embedding.PROBE_TEXTS,
     "what could go wrong, worst case",
     "is it gonna wreck my bank account",
     "I had it yesterday, can I go running today?",

@@ -6,44 +6,18 @@ import io
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import yaml
 
 from bot.log_redaction import REDACTED, RedactingFilter, redact
-from bot.settings import PROJECT_DIR, load_settings
+from bot.settings import PROJECT_DIR
+from tests.private_words import EMAIL, NEVER_LOGGED, PHONE, PRIVATE, SENTENCE
 from tooling.servers import (
     LOGGING_CONFIG,
 )
 
-# What a patient might write: a sentence no server has any reason to log, a phone number
-# and an e-mail address.
-SENTENCE = "Zebra orchids whisper beside the mauve lanterns"
-
-PHONE = "+44 7700 900123"
-
-EMAIL = "anna.patient@example.org"
-
-PRIVATE = f"{SENTENCE}; call me on {PHONE} or write to {EMAIL}"
-
-NEVER_LOGGED = (
-    SENTENCE,
-    "Zebra orchids",
-    "mauve lanterns",
-    "7700 900123",
-    "7700900123",
-    EMAIL,
-    "anna.patient",
-)
-
-
-@pytest.fixture(autouse=True)
-def fresh_settings() -> Iterator[None]:
-    """Settings read again from the environment in each test (monkeypatched there)."""
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,11 @@ from channels.socketio import (
 from tests.channels.widget_patients import WAIT_SECONDS, Patient, connects, echo_server, next_reply
 from tests.socketio_echo_server import ECHO
 
+pytestmark = pytest.mark.usefixtures("fresh_settings")
+
 
 def _settings(**values: Any) -> Settings:
     return Settings(**values)
-
-
-@pytest.fixture(autouse=True)
-def fresh_settings() -> Iterator[None]:
-    """Settings read again from the environment in each test (monkeypatched there)."""
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
 
 
 def test_a_token_is_valid_only_for_its_own_session_id() -> None:

@@ -22,6 +22,7 @@ from bot.log_redaction import REDACTED
 from bot.settings import load_settings
 from rasa_server.stores import ConversationStore
 from tests.channels.widget_patients import Patient, connects, next_reply
+from tests.private_words import EMAIL, NEVER_LOGGED, PHONE, PRIVATE
 from tooling.servers import (
     DEFAULT_MODEL,
     MIN_API_TOKEN_LENGTH,
@@ -33,33 +34,7 @@ from tooling.servers import (
     running_bot,
 )
 
-# What a patient might write: a sentence no server has any reason to log, a phone number
-# and an e-mail address.
-SENTENCE = "Zebra orchids whisper beside the mauve lanterns"
-
-PHONE = "+44 7700 900123"
-
-EMAIL = "anna.patient@example.org"
-
-PRIVATE = f"{SENTENCE}; call me on {PHONE} or write to {EMAIL}"
-
-NEVER_LOGGED = (
-    SENTENCE,
-    "Zebra orchids",
-    "mauve lanterns",
-    "7700 900123",
-    "7700900123",
-    EMAIL,
-    "anna.patient",
-)
-
-
-@pytest.fixture(autouse=True)
-def fresh_settings() -> Iterator[None]:
-    """Settings read again from the environment in each test (monkeypatched there)."""
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 
 
 def _model() -> Path:
