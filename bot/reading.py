@@ -1,0 +1,269 @@
+"""Reading a patient's message: which topics it asks about, in the light of the conversation.
+
+One message is embedded once (``bot/embedding.py``); the same vector feeds the intent
+classifier (``bot/classifier.py``) and the nearest-question search (``bot/retrieval.py``)
+whose topics the fallback action offers. On top of the plain reading:
+
+- **Several questions in one message.** A message with parts that each read as a question
+  ("does it hurt and how much does it cost?") is read part by part; every part read
+  confidently as a topic is answered, up to ``MAX_TOPICS``, in the patient's order. A part
+  that only makes sense after the one before it ("... and how long do they last?") is read
+  in the light of that part's topic, as a follow-up is.
+- **Follow-ups.** A message that leans on the previous answer (a short one, or one with
+  words that point back: "how long do they last?" after the side effects, "would insurance
+  cover that?" after the cost) weighs the previous topic ``context_weight`` times more
+  than its own reading alone would. A clear new question ("does it hurt?" after the cost)
+  still wins: its own topic is far more likely than the previous one. The previous topic
+  comes from the conversation (the actions remember the last topic they answered);
+  emergencies, out-of-scope questions and requests for a person leave none.
+
+The thresholds are chosen on the dev sets (``make tune-reader``, docs/quality-and-speed.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.classifier import ClassifierConfig, IntentClassifier
+from bot.knowledge import FAQ_INTENT_PREFIX, KnowledgeBase
+from bot.retrieval import Candidate, Encoder, RetrievalIndex, build_index
+
+# The intent Rasa's rules send to the fallback action (retrieval, did-you-mean, no-match).
+FALLBACK_INTENT = "nlu_fallback"
+OUT_OF_SCOPE_INTENT = "out_of_scope"
+MAX_TOPICS = 3
+# Words that point back to something said before ("how long do they last?").
+POINTING_BACK = re.compile(
+    r"\b(they|them|those|these|that|this|then|so|also|too|instead|either|again|afterwards?|"
+    r"what about|how about|and if|and what|and how|and when|and can|and is|and do|and the)\b",
+    re.IGNORECASE,
+)
+# Within one message, what points back to the question before it ("what side effects are
+# normal and how long do they last"): pronouns only; "also" and "and" join new questions.
+POINTING_BACK_IN_MESSAGE = re.compile(r"\b(they|them|those|these|that|this|it all)\b", re.IGNORECASE)
+# Where one question ends and another begins within a message.
+QUESTION_BREAK = re.compile(
+    r"(?<=[?!.;])\s+|\s*[?;]\s*|,\s*(?:and\s+|also\s+|plus\s+)?(?=(?:what|how|when|where|why|who|which|"
+    r"is|are|can|could|do|does|did|will|would|should|shall|am|any)\b)|"
+    r"\s+(?:and|also|plus|as well as)\s+(?=(?:what|how|when|where|why|who|which|is|are|can|could|do|does|"
+    r"did|will|would|should|shall|am|any|if|whether|the|i|my)\b)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ReadingThresholds:
+    """Probabilities the intent classifier must reach (chosen on the dev sets)."""
+
+    answer: float = 0.5  # the message's top intent, to act on it
+    part: float = 0.5  # each part of a message with several questions
+    context_weight: float = 4.0  # how much more a follow-up weighs the previous topic
+    short_words: int = 6  # a message this short may lean on the context
+    with_question: bool = True  # also read a follow-up after the previous topic's question
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the bot understood, for Rasa's rules and the actions."""
+
+    intent: str
+    confidence: float
+    ranking: tuple[tuple[str, float], ...]
+    # The knowledge-base topics to answer, in the patient's order (empty unless ``intent``
+    # is a topic's FAQ intent).
+    topics: tuple[str, ...] = ()
+    # The nearest knowledge-base questions to the whole message, one per topic.
+    candidates: tuple[Candidate, ...] = ()
+    # Read in the light of the previous topic (a follow-up).
+    in_context: bool = False
+    parts: int = 1
+
+
+# How a question part starts, when it does not end with a question mark.
+ASKING = re.compile(
+    r"^(what|what's|whats|how|how's|when|where|why|who|which|is|isn't|are|aren't|can|could|do|does|"
+    r"did|will|would|should|shall|am|any|has|have|whether|if)\b",
+    re.IGNORECASE,
+)
+
+
+def question_parts(text: str) -> list[str]:
+    """The questions a message asks, one string each. A part that asks nothing (``I'm 30
+    and my skin looks tired``) belongs to the question after it, as its context."""
+    questions: list[str] = []
+    pending = ""
+    position = 0
+    for piece in QUESTION_BREAK.split(text):
+        end = text.find(piece, position) + len(piece) if piece else position
+        position = end
+        asks = text[end : end + 3].lstrip().startswith("?") or bool(ASKING.match(piece.strip()))
+        pending = f"{pending} {piece}".strip()
+        if asks and len(pending.split()) >= 2:
+            questions.append(pending.strip(" ,;.!?"))
+            pending = ""
+    if pending and questions:
+        questions[-1] = f"{questions[-1]} {pending}".strip(" ,;.!?")
+    elif pending:
+        questions.append(pending.strip(" ,;.!?"))
+    return questions
+
+
+def leans_on_context(text: str, short_words: int) -> bool:
+    return len(text.split()) <= short_words or bool(POINTING_BACK.search(text))
+
+
+@dataclass
+class _Scored:
+    """One text's probabilities over the classifier's intents."""
+
+    intents: tuple[str, ...]
+    probabilities: np.ndarray
+
+    @property
+    def intent(self) -> str:
+        return self.intents[int(np.argmax(self.probabilities))]
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probabilities))
+
+    @property
+    def ranking(self) -> tuple[tuple[str, float], ...]:
+        order = np.argsort(-self.probabilities)[:10]
+        return tuple((self.intents[i], float(self.probabilities[i])) for i in order)
+
+    def weighing(self, intent: str, weight: float, less_likely: Sequence[str] = ()) -> _Scored:
+        """The probabilities with ``intent`` weighed ``weight`` times more and the
+        ``less_likely`` intents ``weight`` times less, normalised."""
+        if intent not in self.intents:
+            return self
+        weighed = self.probabilities.copy()
+        weighed[self.intents.index(intent)] *= weight
+        for other in less_likely:
+            if other in self.intents:
+                weighed[self.intents.index(other)] /= weight
+        return _Scored(self.intents, weighed / weighed.sum())
+
+
+@dataclass
+class Reader:
+    """Encoder, classifier and index together: ``read`` once per patient message."""
+
+    encoder: Encoder
+    classifier: IntentClassifier
+    index: RetrievalIndex
+    knowledge: KnowledgeBase
+    thresholds: ReadingThresholds = field(default_factory=ReadingThresholds)
+    # Called with each batch of texts embedded (tests count the encoder's work).
+    on_embed: Callable[[Sequence[str]], None] | None = None
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.on_embed is not None:
+            self.on_embed(texts)
+        return self.encoder.encode(list(texts))
+
+    def _score(self, texts: Sequence[str], vectors: np.ndarray) -> list[_Scored]:
+        intents = self.classifier.intents
+        return [_Scored(intents, row) for row in self.classifier.probabilities(texts, vectors)]
+
+    def _topic(self, intent: str) -> str | None:
+        topic = self.knowledge.topic_for_intent(intent)
+        return topic.id if topic is not None else None
+
+    def _follow_up(
+        self, text: str, scored: _Scored, previous_topic: str | None, within_message: bool = False
+    ) -> _Scored | None:
+        """``scored`` in the light of the previous topic, when ``text`` leans on it; else None."""
+        if previous_topic is None or previous_topic not in self.knowledge.topics:
+            return None
+        if within_message:
+            if not POINTING_BACK_IN_MESSAGE.search(text):
+                return None
+        elif not leans_on_context(text, self.thresholds.short_words):
+            return None
+        # Within a conversation about a topic, a message that leans on it is less likely to
+        # be a question from outside mesotherapy.
+        previous = self.knowledge.topic(previous_topic)
+        weighed = scored.weighing(previous.intent, self.thresholds.context_weight, (OUT_OF_SCOPE_INTENT,))
+        if within_message or not self.thresholds.with_question:
+            return weighed
+        # The message read after the previous topic's question, as the patient meant it.
+        contextual = f"{previous.question} {text}"
+        after_question = self._score([contextual], self._embed([contextual]))[0]
+        mixed = weighed.probabilities + after_question.probabilities
+        return _Scored(scored.intents, mixed / mixed.sum())
+
+    def read(self, text: str, previous_topic: str | None = None) -> Reading:
+        vector = self._embed([text])
+        whole = self._score([text], vector)[0]
+        candidates = tuple(self.index.search(vector[0]))
+        follow_up = self._follow_up(text, whole, previous_topic)
+        chosen = follow_up or whole
+        in_context = follow_up is not None and follow_up.intent != whole.intent
+        topics = self._parts_topics(text)
+        if len(topics) >= 2:
+            intent = FAQ_INTENT_PREFIX + topics[0]
+            return Reading(intent, 1.0, chosen.ranking, tuple(topics), candidates, False, len(topics))
+        if chosen.confidence < self.thresholds.answer:
+            return Reading(FALLBACK_INTENT, chosen.confidence, chosen.ranking, (), candidates)
+        topic = self._topic(chosen.intent)
+        return Reading(
+            chosen.intent,
+            chosen.confidence,
+            chosen.ranking,
+            (topic,) if topic else (),
+            candidates,
+            in_context,
+        )
+
+    def _parts_topics(self, text: str) -> list[str]:
+        """The topics of a message's parts, when it asks several questions (else [])."""
+        parts = question_parts(text)
+        if len(parts) < 2:
+            return []
+        topics: list[str] = []
+        before: str | None = None
+        for part, scored in zip(parts, self._score(parts, self._embed(parts)), strict=True):
+            follow_up = self._follow_up(part, scored, before, within_message=True) if before else None
+            reading = follow_up or scored
+            topic = self._topic(reading.intent)
+            if topic is None or reading.confidence < self.thresholds.part:
+                continue
+            if topic not in topics:
+                topics.append(topic)
+            before = topic
+        return topics[:MAX_TOPICS]
+
+
+def examples_with_questions(
+    knowledge: KnowledgeBase, examples: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The training examples (text, intent), with each topic's canonical question added as
+    an example of its intent when it is not one already."""
+    known = {text for text, _ in examples}
+    return [
+        *examples,
+        *((t.question, t.intent) for t in knowledge.topics.values() if t.question not in known),
+    ]
+
+
+def train_reader(
+    knowledge: KnowledgeBase,
+    encoder: Encoder,
+    examples: Sequence[tuple[str, str]],
+    config: ClassifierConfig,
+    thresholds: ReadingThresholds,
+) -> Reader:
+    """A reader trained on ``examples`` (text, intent): each text embedded once, the
+    classifier fitted on the vectors, the index of the knowledge base's questions built
+    from the same vectors."""
+    pairs = examples_with_questions(knowledge, examples)
+    texts = [text for text, _ in pairs]
+    vectors = encoder.encode(texts)
+    classifier = IntentClassifier(config).fit(texts, vectors, [intent for _, intent in pairs])
+    index = build_index(knowledge, encoder, known=dict(zip(texts, vectors, strict=True)))
+    return Reader(encoder, classifier, index, knowledge, thresholds)

@@ -1,0 +1,182 @@
+"""The intent classifier of the NLU pipeline: ``bot/reading.py``'s reader inside Rasa.
+
+Trained in seconds: every training example is embedded once (the 8-bit MiniLM of
+``bot/embedding.py``) and a logistic regression is fitted on the vectors and character
+n-grams (``bot/classifier.py``). The same vectors, with each topic's canonical question,
+form the index of nearest questions (``bot/retrieval.py``) that is saved in the model, so
+the Rasa server finds the fallback's candidates from the vector it already computed and
+the action server never embeds anything.
+
+For each message it sets Rasa's ``intent`` and ``intent_ranking``, and ``reading``: the
+topics to answer (several for a message that asks several questions), the nearest
+topics for the fallback, and whether the message was read as a follow-up. The previous
+topic of the conversation arrives in the message's metadata (``rasa_server/patches.py``
+puts it there from the conversation's ``last_topic`` slot).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.classifier import ClassifierConfig, IntentClassifier
+from bot.conversation import PREVIOUS_TOPIC_KEY
+from bot.embedding import SentenceEncoder, network_identity, resolve_model_path
+from bot.knowledge import default_knowledge_base
+from bot.reading import Reader, Reading, ReadingThresholds, train_reader
+from bot.retrieval import data_hash, load_index, save_index
+
+logger = logging.getLogger(__name__)
+
+# The parse data's key for what the reader found besides the intent (read by the actions).
+READING_KEY = "reading"
+CLASSIFIER_DIR = "classifier"
+INDEX_DIR = "index"
+
+
+def reading_data(reading: Reading) -> dict[str, Any]:
+    """What the actions read from the parse data: plain JSON."""
+    return {
+        "topics": list(reading.topics),
+        "candidates": [
+            {"topic": c.topic, "score": round(c.score, 4), "question": c.question} for c in reading.candidates
+        ],
+        "in_context": reading.in_context,
+        "parts": reading.parts,
+    }
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class TopicReader(GraphComponent):
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        defaults = ClassifierConfig()
+        thresholds = ReadingThresholds()
+        return {
+            "model": "all-MiniLM-L6-v2",
+            "c": defaults.c,
+            "vector_weight": defaults.vector_weight,
+            "answer_threshold": thresholds.answer,
+            "part_threshold": thresholds.part,
+            "context_weight": thresholds.context_weight,
+            "random_seed": defaults.seed,
+        }
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        resolve_model_path(config["model"])
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str:
+        """The network's identity and the knowledge base's questions: a trained reader is
+        reused from Rasa's cache only when both are unchanged."""
+        network = network_identity(resolve_model_path(config["model"]), quantized=True)
+        return f"{network}; questions {data_hash(default_knowledge_base())}"
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> TopicReader:
+        return cls(config, model_storage, resource)
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        reader: Reader | None = None,
+    ) -> None:
+        self.config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.encoder = reader.encoder if reader else SentenceEncoder.from_setting(self.config["model"])
+        self.reader = reader
+
+    def _thresholds(self) -> ReadingThresholds:
+        return ReadingThresholds(
+            answer=float(self.config["answer_threshold"]),
+            part=float(self.config["part_threshold"]),
+            context_weight=float(self.config["context_weight"]),
+        )
+
+    def _classifier_config(self) -> ClassifierConfig:
+        return ClassifierConfig(
+            c=float(self.config["c"]),
+            vector_weight=float(self.config["vector_weight"]),
+            seed=int(self.config["random_seed"]),
+        )
+
+    def train(self, training_data: TrainingData) -> Resource:
+        knowledge = default_knowledge_base()
+        examples = [
+            (m.get(TEXT), m.get(INTENT))
+            for m in training_data.intent_examples
+            if m.get(TEXT) and m.get(INTENT)
+        ]
+        self.reader = train_reader(
+            knowledge, self.encoder, examples, self._classifier_config(), self._thresholds()
+        )
+        with self._model_storage.write_to(self._resource) as directory:
+            self.reader.classifier.save(directory / CLASSIFIER_DIR)
+            save_index(self.reader.index, directory / INDEX_DIR)
+        logger.info("Trained the topic reader on %d examples.", len(self.reader.index.questions))
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> TopicReader:
+        component = cls(config, model_storage, resource)
+        knowledge = default_knowledge_base()
+        with model_storage.read_from(resource) as directory:
+            classifier = IntentClassifier.load(directory / CLASSIFIER_DIR)
+            index = load_index(directory / INDEX_DIR, knowledge, component.config["model"])
+        component.reader = Reader(component.encoder, classifier, index, knowledge, component._thresholds())
+        return component
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        if self.reader is None:
+            return messages
+        for message in messages:
+            text = message.get(TEXT)
+            if not text:
+                continue
+            metadata = message.get("metadata") or {}
+            previous = metadata.get(PREVIOUS_TOPIC_KEY) if isinstance(metadata, dict) else None
+            reading = self.reader.read(text, previous if isinstance(previous, str) else None)
+            intent = {INTENT_NAME_KEY: reading.intent, PREDICTED_CONFIDENCE_KEY: reading.confidence}
+            ranking = [
+                {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: conf} for name, conf in reading.ranking
+            ]
+            if reading.intent not in {name for name, _ in reading.ranking}:
+                ranking = [intent, *ranking]
+            message.set(INTENT, intent, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            message.set(READING_KEY, reading_data(reading), add_to_output=True)
+        return messages
