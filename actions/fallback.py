@@ -1,4 +1,6 @@
-"""When the NLU model is unsure: embedding retrieval, "did you mean", or an honest no-match."""
+"""When the NLU model is unsure: the nearest knowledge-base question, "did you mean", or an
+honest no-match. The nearest questions were found in the Rasa server from the message's one
+embedding (components/topic_reader.py); the action server embeds nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.reply import asks_personal_advice, send_reply
+from actions.reply import asks_personal_advice, read_candidates, remember_topic, send_reply
 from bot.answers import (
     ROUTE_FALLBACK,
     ROUTE_INTENT,
@@ -18,7 +20,7 @@ from bot.answers import (
     topic_buttons,
 )
 from bot.knowledge import KnowledgeBase, default_knowledge_base
-from bot.retrieval import Retriever, load_retriever
+from bot.retrieval import configured_thresholds, decide
 from bot.settings import load_settings
 
 NONE_OF_THESE_PAYLOAD = "/none_of_these"
@@ -44,15 +46,11 @@ def send_no_match(dispatcher: CollectingDispatcher, tracker: Tracker, knowledge:
 
 
 class ActionRetrieveAnswer(Action):
-    """Answers from the nearest knowledge-base question when the NLU model is unsure.
+    """Answers from the nearest knowledge-base question when the NLU model is unsure."""
 
-    The Rasa SDK creates its actions once when the action server starts, so the model
-    and the index load then: never on import, never per request.
-    """
-
-    def __init__(self, retriever: Retriever | None = None) -> None:
+    def __init__(self) -> None:
         self.knowledge = default_knowledge_base()
-        self.retriever = retriever or load_retriever(self.knowledge, load_settings())
+        self.thresholds = configured_thresholds(load_settings())
 
     def name(self) -> str:
         return "action_retrieve_answer"
@@ -60,22 +58,23 @@ class ActionRetrieveAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        text = (tracker.latest_message.get("text") or "").strip()
-        match = self.retriever.match(text) if text else None
-        if match is None or match.kind == "none":
+        candidates = [c for c in read_candidates(tracker) if c.topic in self.knowledge.topics]
+        match = decide(candidates, self.thresholds)
+        if match.kind == "none":
             send_no_match(dispatcher, tracker, self.knowledge)
-        elif match.kind == "answer":
+            return remember_topic(None)
+        if match.kind == "answer":
             topic = self.knowledge.topic(match.topics[0])
             answer = compose_answer(
                 self.knowledge, topic, ROUTE_RETRIEVAL, personal=asks_personal_advice(tracker)
             )
             send_reply(dispatcher, tracker, answer.custom, text=answer.text)
-        else:
-            buttons = topic_buttons(self.knowledge, match.topics)
-            buttons.append({"title": self.knowledge.replies.none_of_these, "payload": NONE_OF_THESE_PAYLOAD})
-            custom = reply_custom(None, ROUTE_RETRIEVAL, candidates=list(match.topics))
-            send_reply(dispatcher, tracker, custom, text=self.knowledge.replies.did_you_mean, buttons=buttons)
-        return []
+            return remember_topic(topic.id)
+        buttons = topic_buttons(self.knowledge, match.topics)
+        buttons.append({"title": self.knowledge.replies.none_of_these, "payload": NONE_OF_THESE_PAYLOAD})
+        custom = reply_custom(None, ROUTE_RETRIEVAL, candidates=list(match.topics))
+        send_reply(dispatcher, tracker, custom, text=self.knowledge.replies.did_you_mean, buttons=buttons)
+        return remember_topic(None)
 
 
 class ActionNoMatch(Action):
@@ -88,7 +87,7 @@ class ActionNoMatch(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         send_no_match(dispatcher, tracker, default_knowledge_base())
-        return []
+        return remember_topic(None)
 
 
 class ActionOutOfScope(Action):
@@ -103,4 +102,4 @@ class ActionOutOfScope(Action):
         knowledge = default_knowledge_base()
         custom = reply_custom(TOPIC_OUT_OF_SCOPE, ROUTE_INTENT)
         send_with_suggested_topics(dispatcher, tracker, knowledge, knowledge.replies.out_of_scope, custom)
-        return []
+        return remember_topic(None)

@@ -1,14 +1,21 @@
-"""Sends a reply, with its metadata only on channels whose clients read it."""
+"""Sends a reply, with its metadata only on channels whose clients read it; reads what the
+NLU's topic reader found (components/topic_reader.py); remembers the topic just answered."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.answers import metadata_for
+from bot.conversation import LAST_TOPIC_SLOT
+from bot.retrieval import Candidate
 from bot.safety import default_safety_rules
+from bot.settings import load_settings
+
+READING_KEY = "reading"  # components/topic_reader.py
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -32,3 +39,33 @@ def send_reply(
     ``custom`` metadata where the channel's clients read it (``metadata_for``)."""
     metadata = metadata_for(tracker.get_latest_input_channel(), custom)
     dispatcher.utter_message(text=text, buttons=buttons, json_message=metadata)
+
+
+def remember_topic(topic: str | None) -> list[dict[str, Any]]:
+    """The event that sets (or, with None, clears) the topic a follow-up is read against: the
+    NLU reads the next message in its light (rasa_server/patches.py passes it on)."""
+    return [SlotSet(LAST_TOPIC_SLOT, topic)]
+
+
+def reading(tracker: Tracker) -> dict[str, Any]:
+    """What the topic reader found for the latest message (empty for a button's payload)."""
+    found = tracker.latest_message.get(READING_KEY)
+    return found if isinstance(found, dict) else {}
+
+
+def read_topics(tracker: Tracker) -> list[str]:
+    return [str(topic) for topic in reading(tracker).get("topics") or []]
+
+
+def read_candidates(tracker: Tracker) -> list[Candidate]:
+    """The nearest knowledge-base topics the Rasa server found for the latest message."""
+    return [
+        Candidate(str(c["topic"]), float(c["score"]), str(c.get("question", "")))
+        for c in reading(tracker).get("candidates") or []
+        if isinstance(c, dict) and "topic" in c and "score" in c
+    ]
+
+
+def reply_limit(tracker: Tracker) -> int | None:
+    """The longest message the patient's channel delivers whole (None: no limit)."""
+    return load_settings().reply_limits.get(tracker.get_latest_input_channel() or "")

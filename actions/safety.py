@@ -8,7 +8,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.reply import latest_text, send_reply
+from actions.reply import latest_text, remember_topic, send_reply
 from bot.answers import emergency_reply, handoff_reply
 from bot.clinic import default_clinic
 from bot.knowledge import default_knowledge_base
@@ -43,7 +43,7 @@ class ActionEscalateEmergency(Action):
         reply = emergency_reply(default_knowledge_base(), default_clinic(), red_flags)
         logger.info("urgent reply sent for red flags: %s", ", ".join(red_flags) or "none named")
         send_reply(dispatcher, tracker, reply.custom, text=reply.text)
-        return []
+        return remember_topic(None)  # an emergency is never "the topic just discussed"
 
 
 class ActionHandoff(Action):
@@ -57,4 +57,4 @@ class ActionHandoff(Action):
     ) -> list[dict[str, Any]]:
         reply = handoff_reply(default_knowledge_base(), default_clinic())
         send_reply(dispatcher, tracker, reply.custom, text=reply.text)
-        return []
+        return remember_topic(None)

@@ -64,6 +64,10 @@ class Answer:
         return reply_custom(self.topic, self.route, self.sources, **dict(self.extra))
 
 
+def _source_names(knowledge: KnowledgeBase, topic: Topic) -> str:
+    return "; ".join(f"{source_id} {knowledge.sources[source_id].name}" for source_id in topic.sources)
+
+
 def compose_answer(
     knowledge: KnowledgeBase, topic: Topic, route: str = ROUTE_INTENT, personal: bool = False
 ) -> Answer:
@@ -73,14 +77,60 @@ def compose_answer(
     as one message (Rasa's channels split text on blank lines). A patient asking about
     their own situation (``personal``) first reads that the decision is their doctor's.
     """
-    source_names = "; ".join(
-        f"{source_id} {knowledge.sources[source_id].name}" for source_id in topic.sources
+    text = knowledge.layout.format(
+        answer=topic.full_answer, sources=_source_names(knowledge, topic), caveat=knowledge.caveat
     )
-    text = knowledge.layout.format(answer=topic.full_answer, sources=source_names, caveat=knowledge.caveat)
     if personal:
         text = f"{knowledge.replies.personal_advice}\n{text}"
-    extra = (("personal_advice", True),) if personal else ()
+    extra: tuple[tuple[str, Any], ...] = (("topics", [topic.id]),)
+    if personal:
+        extra += (("personal_advice", True),)
     return Answer(topic=topic.id, route=route, sources=topic.sources, text=text, extra=extra)
+
+
+def compose_answers(
+    knowledge: KnowledgeBase,
+    topics: Sequence[Topic],
+    route: str = ROUTE_INTENT,
+    personal: bool = False,
+    max_chars: int | None = None,
+) -> Answer:
+    """One message answering several questions: each topic's answer with its title and
+    sources, in the patient's order, then the caveat once, at the end.
+
+    On a channel whose messages hold at most ``max_chars`` characters, the answers that fit
+    come first and the rest are named (``also_asked``) for the patient to send again: one
+    message, so the caveat always travels with the answers. The metadata's ``topics`` lists
+    the topics answered; ``topic`` is the first of them.
+    """
+    if len(topics) == 1:
+        return compose_answer(knowledge, topics[0], route, personal)
+    parts = [
+        knowledge.part_layout.format(title=t.title, answer=t.full_answer, sources=_source_names(knowledge, t))
+        for t in topics
+    ]
+    prefix = f"{knowledge.replies.personal_advice}\n" if personal else ""
+    count = len(topics)
+    while True:
+        left = topics[count:]
+        answers = "\n".join(parts[:count])
+        if left:
+            titles = ", ".join(t.title for t in left)
+            answers += "\n" + knowledge.replies.also_asked.format(titles=titles)
+        text = prefix + knowledge.several_layout.format(answers=answers, caveat=knowledge.caveat)
+        if max_chars is None or len(text) <= max_chars or count == 1:
+            break
+        count -= 1
+    if count == 1 and max_chars is not None and len(text) > max_chars:
+        return compose_answer(knowledge, topics[0], route, personal)  # one answer always fits
+    answered = topics[:count]
+    sources = tuple(dict.fromkeys(source for t in answered for source in t.sources))
+    extra: list[tuple[str, Any]] = [("topics", [t.id for t in answered])]
+    if topics[count:]:
+        extra.append(("also_asked", [t.id for t in topics[count:]]))
+    if personal:
+        extra.append(("personal_advice", True))
+    return Answer(answered[0].id, route, sources, text, tuple(extra))
 
 
 def emergency_reply(knowledge: KnowledgeBase, clinic: Clinic, red_flags: Sequence[str]) -> Answer:

@@ -34,6 +34,10 @@ TOPIC_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TOPIC_FIELDS = ("id", "title", "question", "answer", "sources")
 OPTIONAL_TOPIC_FIELDS = ("differences",)
 LAYOUT_PLACEHOLDERS = {"answer", "sources", "caveat"}
+# A message that asks several questions (bot/reading.py) gets each answer in ``part_layout``,
+# all of them in ``several_layout`` with the caveat once, at the end.
+PART_LAYOUT_PLACEHOLDERS = {"title", "answer", "sources"}
+SEVERAL_LAYOUT_PLACEHOLDERS = {"answers", "caveat"}
 
 
 class KnowledgeBaseError(InvalidData):
@@ -74,6 +78,8 @@ class KnowledgeBase:
     sources: Mapping[str, Source]
     caveat: str
     layout: str
+    part_layout: str
+    several_layout: str
     intent_examples: Mapping[str, tuple[str, ...]]
     replies: Replies
 
@@ -123,23 +129,44 @@ def _load_sources(path: Path, problems: list[str]) -> dict[str, Source]:
     return sources
 
 
-def _load_caveat(path: Path, problems: list[str]) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Layouts:
+    """How answers are laid out (``caveat.yml``): one answer, and several in one message."""
+
+    caveat: str
+    layout: str
+    part_layout: str
+    several_layout: str
+
+
+def _layout(path: Path, name: str, value: Any, expected: set[str], problems: list[str]) -> str:
+    if not isinstance(value, str) or "\n\n" in value:
+        problems.append(f"{path}: '{name}' must be text without blank lines")
+        return ""
+    placeholders = {field for _, field, _, _ in string.Formatter().parse(value) if field}
+    if placeholders != expected:
+        problems.append(
+            f"{path}: '{name}' must use exactly the placeholders {sorted(expected)}, "
+            f"found {sorted(placeholders)}"
+        )
+    return value
+
+
+def _load_caveat(path: Path, problems: list[str]) -> Layouts:
     data = read_yaml(path, problems)
     if not isinstance(data, dict):
-        problems.append(f"{path}: needs 'caveat' and 'layout'")
-        return "", ""
-    caveat, layout = data.get("caveat"), data.get("layout")
+        problems.append(f"{path}: needs 'caveat', 'layout', 'part_layout' and 'several_layout'")
+        data = {}
+    caveat = data.get("caveat")
     problems.extend(_text_problems(str(path), "caveat", caveat))
-    if not isinstance(layout, str) or "\n\n" in layout:
-        problems.append(f"{path}: 'layout' must be text without blank lines")
-        return str(caveat or ""), ""
-    placeholders = {name for _, name, _, _ in string.Formatter().parse(layout) if name}
-    if placeholders != LAYOUT_PLACEHOLDERS:
-        problems.append(
-            f"{path}: 'layout' must use exactly the placeholders "
-            f"{sorted(LAYOUT_PLACEHOLDERS)}, found {sorted(placeholders)}"
-        )
-    return str(caveat or ""), layout
+    return Layouts(
+        caveat=" ".join(str(caveat or "").split()),
+        layout=_layout(path, "layout", data.get("layout"), LAYOUT_PLACEHOLDERS, problems),
+        part_layout=_layout(path, "part_layout", data.get("part_layout"), PART_LAYOUT_PLACEHOLDERS, problems),
+        several_layout=_layout(
+            path, "several_layout", data.get("several_layout"), SEVERAL_LAYOUT_PLACEHOLDERS, problems
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -162,6 +189,9 @@ class Replies:
     # The Rasa server's own reply when the action server cannot answer (rasa_server/faults.py), and
     # the channels' when the conversation cannot be read or saved (channels/answering.py).
     unavailable: str
+    # After the answers that fit in one message on a channel with a length limit, the titles
+    # of the questions left unanswered ({titles}).
+    also_asked: str
 
 
 REPLY_TEXTS = (
@@ -214,13 +244,16 @@ def _load_replies(path: Path, problems: list[str]) -> Replies:
             str(path), "message_too_long", data.get("message_too_long"), MESSAGE_LIMIT_FIELDS, ("max_chars",)
         )
     )
+    problems.extend(
+        _template_problems(str(path), "also_asked", data.get("also_asked"), ("titles",), ("titles",))
+    )
     suggested = data.get("suggested_topics")
     if not isinstance(suggested, list) or not suggested:
         problems.append(f"{path}: 'suggested_topics' must be a list of topic ids")
         suggested = []
     texts = {
         name: " ".join(str(data.get(name) or "").split())
-        for name in (*REPLY_TEXTS, *REPLY_TEMPLATES, "message_too_long")
+        for name in (*REPLY_TEXTS, *REPLY_TEMPLATES, "message_too_long", "also_asked")
     }
     return Replies(suggested_topics=tuple(str(topic_id) for topic_id in suggested), **texts)
 
@@ -281,7 +314,7 @@ def load_knowledge_base(faq_dir: Path, nlu_dir: Path) -> KnowledgeBase:
     """Load and validate the knowledge base and its NLU examples; raise on any problem."""
     problems: list[str] = []
     sources = _load_sources(faq_dir / "sources.yml", problems)
-    caveat, layout = _load_caveat(faq_dir / "caveat.yml", problems)
+    layouts = _load_caveat(faq_dir / "caveat.yml", problems)
     replies = _load_replies(faq_dir / "replies.yml", problems)
     topics: dict[str, Topic] = {}
     topic_files = sorted((faq_dir / "topics").glob("*.yml"))
@@ -322,8 +355,10 @@ def load_knowledge_base(faq_dir: Path, nlu_dir: Path) -> KnowledgeBase:
     return KnowledgeBase(
         topics=topics,
         sources=sources,
-        caveat=" ".join(caveat.split()),
-        layout=layout,
+        caveat=layouts.caveat,
+        layout=layouts.layout,
+        part_layout=layouts.part_layout,
+        several_layout=layouts.several_layout,
         intent_examples=intent_examples,
         replies=replies,
     )

@@ -35,6 +35,20 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
     return number
 
 
+def _env_limits(name: str, default: dict[str, int]) -> dict[str, int]:
+    """``name=chars`` pairs, comma-separated (``twilio=1600,facebook=2000``), over ``default``."""
+    value = os.environ.get(name)
+    limits = dict(default)
+    for item in (value or "").split(","):
+        if not item.strip():
+            continue
+        channel, _, chars = item.partition("=")
+        if not chars.strip().isdigit() or int(chars) < 1:
+            raise ValueError(f"{name} must be channel=characters pairs, not {item.strip()!r}")
+        limits[channel.strip()] = int(chars)
+    return limits
+
+
 def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     value = os.environ.get(name)
     if value is None:
@@ -66,12 +80,17 @@ class Settings:
     metadata_channels: tuple[str, ...] = field(
         default_factory=lambda: _env_list("METADATA_CHANNELS", ("rest", "socketio"))
     )
-    # Embedding retrieval (bot/retrieval.py): a packaged model's name or a model directory.
+    # The longest message each messaging app delivers whole, in characters (Twilio's SMS and
+    # WhatsApp, Messenger, Telegram): a reply to several questions is cut to fit, with the
+    # caveat still in it (bot/answers.py). Other channels have no limit.
+    reply_limits: dict[str, int] = field(
+        default_factory=lambda: _env_limits(
+            "REPLY_LIMITS", {"twilio": 1600, "facebook": 2000, "telegram": 4096}
+        )
+    )
+    # The sentence-embedding model (bot/retrieval.py): a packaged model's name or a model directory.
     retrieval_model: str = field(
         default_factory=lambda: os.environ.get("RETRIEVAL_MODEL", "all-MiniLM-L6-v2")
-    )
-    index_dir: Path = field(
-        default_factory=lambda: _env_path("RETRIEVAL_INDEX_DIR", PROJECT_DIR / "models" / "retrieval")
     )
     # Cosine-similarity thresholds, tuned on tests/dev_questions.yml (docs/quality-and-speed.md):
     # answer when the best topic scores at least `answer` and leads the next by `margin`;
