@@ -38,6 +38,22 @@ Each entry: what is replaced, by what, why, and what to check on an upgrade.
   is, so a failure is reported (``StoreUnavailable``). Check: a static method taking
   ``(store, domain)``.
 
+- ``MessageProcessor.parse_message`` (Rasa) → :func:`parse_in_context`. Rasa's NLU sees one
+  message alone; the topic reader (components/topic_reader.py) reads a follow-up ("how
+  long do they last?") in the light of the topic just answered. Before parsing, the topic
+  the actions left in the conversation's ``last_topic`` slot, if it was answered within the
+  last ``CONTEXT_SECONDS``, goes into the message's metadata (``previous_topic``); a value a
+  client sent there is dropped. Check: ``parse_message(message, tracker,
+  only_output_properties)`` and that Rasa passes ``message.metadata`` to the NLU.
+
+- ``rasa.core.test._predict_tracker_actions`` (Rasa) → :func:`predict_stories_in_context`.
+  ``rasa test core --e2e`` parses each user message of a test story without its
+  conversation, so a follow-up would be read alone there. Here each message is parsed with
+  the story's events before it, as the server parses a conversation (``python -m
+  rasa_server test core`` applies the patches; ``make test`` runs the stories so). Check:
+  the function's signature ``(tracker, agent, fail_on_prediction_errors, use_e2e)`` and
+  that it calls ``processor.parse_message(UserMessage(text))``.
+
 Fixes made by subclassing, not by patching (each is a channel or store that
 ``credentials.yml`` or ``endpoints.yml`` names, so it is visible where it is configured):
 ``channels/socketio.py`` awaits python-socketio's ``enter_room`` (a coroutine since 5.10,
@@ -50,17 +66,23 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, cast
 
 import jsonschema
+import rasa.core.test
 import sanic.app
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
-from rasa.shared.core.events import Event
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
+from rasa.shared.core.events import Event, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.conversation import CONTEXT_SECONDS, LAST_TOPIC_SLOT, PREVIOUS_TOPIC_KEY
 from rasa_server import faults, workers
 
 # The versions the patches were written and tested against (requirements/runtime.lock).
@@ -70,6 +92,8 @@ logger = logging.getLogger(__name__)
 
 _ORIGINAL_VALIDATE = jsonschema.validate
 _ORIGINAL_RESOLVE_BY_TYPE = Event.resolve_by_type
+_ORIGINAL_PARSE_MESSAGE = MessageProcessor.parse_message
+_ORIGINAL_PREDICT_STORY = rasa.core.test._predict_tracker_actions
 _validators: dict[str, Any] = {}
 _event_classes: dict[str, type[Event]] = {}
 
@@ -102,6 +126,72 @@ def cached_resolve_by_type(type_name: str, default: type[Event] | None = None) -
     if found is not None:
         _event_classes[type_name] = found
     return found
+
+
+def previous_topic(tracker: DialogueStateTracker | None, now: float) -> str | None:
+    """The topic just answered in this conversation, unless its last message is too old."""
+    if tracker is None:
+        return None
+    topic = tracker.get_slot(LAST_TOPIC_SLOT)
+    if not isinstance(topic, str) or not topic:
+        return None
+    last = next((e for e in reversed(tracker.events) if isinstance(e, UserUttered)), None)
+    if last is None or now - float(last.timestamp or 0) > CONTEXT_SECONDS:
+        return None
+    return topic
+
+
+async def parse_in_context(
+    self: MessageProcessor,
+    message: UserMessage,
+    tracker: DialogueStateTracker | None = None,
+    only_output_properties: bool = True,
+) -> dict[str, Any]:
+    """Rasa's ``parse_message`` with the conversation's previous topic in the metadata."""
+    metadata = {k: v for k, v in (message.metadata or {}).items() if k != PREVIOUS_TOPIC_KEY}
+    topic = previous_topic(tracker, time.time())
+    if topic is not None:
+        metadata[PREVIOUS_TOPIC_KEY] = topic
+    message.metadata = metadata or (message.metadata and metadata)
+    parsed: dict[str, Any] = await _ORIGINAL_PARSE_MESSAGE(self, message, tracker, only_output_properties)
+    return parsed
+
+
+async def predict_stories_in_context(
+    tracker: DialogueStateTracker, agent: Agent, *args: Any, **kwargs: Any
+) -> Any:
+    """Rasa's prediction of a test story, each user message parsed in its conversation."""
+    processor = agent.processor
+    if processor is None:
+        return await _ORIGINAL_PREDICT_STORY(tracker, agent, *args, **kwargs)
+    events = list(tracker.events)
+    slots = agent.domain.slots if agent.domain is not None else []
+    parsed: set[int] = set()
+
+    async def parse_in_story(
+        message: UserMessage,
+        conversation: DialogueStateTracker | None = None,
+        only_output_properties: bool = True,
+    ) -> dict[str, Any]:
+        if conversation is None:
+            index = next(
+                (
+                    i
+                    for i, event in enumerate(events)
+                    if i not in parsed and isinstance(event, UserUttered) and event.text == message.text
+                ),
+                None,
+            )
+            if index is not None:
+                parsed.add(index)
+                conversation = DialogueStateTracker.from_events(tracker.sender_id, events[:index], slots)
+        return await parse_in_context(processor, message, conversation, only_output_properties)
+
+    processor.parse_message = parse_in_story
+    try:
+        return await _ORIGINAL_PREDICT_STORY(tracker, agent, *args, **kwargs)
+    finally:
+        del processor.parse_message
 
 
 def version_differences() -> list[str]:
@@ -138,3 +228,5 @@ def apply() -> None:
     sanic.app.serve_single = workers.serve_single_announcing
     RemoteAction.run = _run_remote_action
     Agent._create_tracker_store = staticmethod(faults.tracker_store_as_it_is)
+    MessageProcessor.parse_message = parse_in_context
+    rasa.core.test._predict_tracker_actions = predict_stories_in_context
