@@ -292,12 +292,15 @@ def time_training(command: Sequence[str], cwd: Path, env: Mapping[str, str], wor
 
 
 # Where a Rasa server's time goes, by the code a sample was in (inclusive: a sample in
-# MiniLM inside the featurizer counts for the featurizer). Patterns match py-spy frames,
-# "function (path/to/file.py:line)".
+# MiniLM inside the topic reader counts for the embedding and for the reader). Patterns
+# match py-spy frames, "function (path/to/file.py:line)".
 PROFILE_PARTS: dict[str, str] = {
     "JSON-schema validation (jsonschema)": r"\(jsonschema/",
-    "sentence embedding (MiniLM, components/sentence_featurizer.py)": r"\(components/sentence_featurizer\.py",
-    "DIET intent classifier": r"\(rasa/nlu/classifiers/diet_classifier\.py",
+    "sentence embedding (MiniLM, bot/embedding.py)": r"\(bot/embedding\.py",
+    "topic reader (components/topic_reader.py, all of it)": r"\(components/topic_reader\.py",
+    "intent classifier (bot/classifier.py; DIET in the stock bot)": (
+        r"\((bot/classifier|rasa/nlu/classifiers/diet_classifier)\.py"
+    ),
     "tokenizer and sparse featurizers": r"\(rasa/nlu/(tokenizers|featurizers/sparse_featurizer)/",
     "dialogue policies": r"\(rasa/core/policies/",
     "tracker store (tracker (de)serialisation)": r"\(rasa/core/tracker_store\.py",

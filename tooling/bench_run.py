@@ -138,10 +138,10 @@ def _search_floor(mix: Sequence[str]) -> LoadResult:
     for name in ONE_THREAD:
         os.environ.setdefault(name, "1")
     from bot.knowledge import default_knowledge_base
-    from bot.retrieval import load_retriever
+    from bot.retrieval import build_retriever
     from bot.settings import load_settings
 
-    retriever = load_retriever(default_knowledge_base(), load_settings())
+    retriever = build_retriever(default_knowledge_base(), load_settings())
     return time_calls(retriever.match, mix, repeats=25)
 
 

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict
@@ -23,10 +22,8 @@ from bot.embedding import EmbeddingError
 from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.retrieval import (
     RetrievalError,
-    build_and_save,
+    build_retriever,
     configured_thresholds,
-    index_is_current,
-    load_retriever,
 )
 from bot.safety import copy_without_patterns, default_safety_rules, load_safety_rules
 from bot.settings import PROJECT_DIR, load_settings
@@ -49,13 +46,18 @@ from tooling.evaluation import (
     bm25_report,
     classifier_markdown,
     classifier_rows,
+    evaluate_conversations_rest,
     evaluate_rest,
+    evaluate_several_rest,
     knowledge_bm25,
+    load_conversations,
     load_questions,
+    load_several_questions,
     retrieval_markdown,
     retrieval_report,
     summarize,
     summary_markdown,
+    turns_markdown,
 )
 from tooling.load import (
     DEFAULT_CONVERSATIONS,
@@ -141,21 +143,6 @@ def answer(args: argparse.Namespace) -> int:
     return 0
 
 
-def index(args: argparse.Namespace) -> int:
-    knowledge = default_knowledge_base()
-    settings = load_settings()
-    if not args.force and index_is_current(settings.index_dir, knowledge, settings.retrieval_model):
-        print(f"Retrieval index at {settings.index_dir} is up to date.")
-        return 0
-    started = time.perf_counter()
-    built = build_and_save(knowledge, settings)
-    print(
-        f"Built the retrieval index at {settings.index_dir}: {len(built.topics)} questions, "
-        f"model {built.model}, {time.perf_counter() - started:.1f} s."
-    )
-    return 0
-
-
 def tune(args: argparse.Namespace) -> int:
     knowledge = default_knowledge_base()
     settings = load_settings()
@@ -172,6 +159,28 @@ def tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def tune_reader(args: argparse.Namespace) -> int:
+    """The topic reader's settings scored on the dev sets, best first."""
+    from tooling.reader_tuning import trials_json, trials_markdown, tune
+
+    knowledge = default_knowledge_base()
+    settings = load_settings()
+    grid = {
+        "c": args.c,
+        "vector_weight": args.vector_weight,
+        "answer": args.answer,
+        "part": args.part,
+        "context_weight": args.context_weight,
+    }
+    trials = tune(
+        knowledge, default_safety_rules(), configured_thresholds(settings), settings.retrieval_model, grid
+    )
+    print("The topic reader on the dev sets (tests/*dev*.yml), best first:\n")
+    print(trials_markdown(trials))
+    _write(args.json, json.dumps(trials_json(trials), indent=2))
+    return 0
+
+
 def _running_bot(stack: ExitStack, model: Path, purpose: str) -> BotAddress:
     """The bot on the configured ports if it runs; else started on free ports for ``stack``."""
     address = _address()
@@ -184,15 +193,35 @@ def _running_bot(stack: ExitStack, model: Path, purpose: str) -> BotAddress:
     return address
 
 
+EVAL_SETS = {
+    name: {
+        "questions": PROJECT_DIR / "tests" / f"{name}_questions.yml",
+        "conversations": PROJECT_DIR / "tests" / f"conversations_{name}.yml",
+        "several": PROJECT_DIR / "tests" / f"multi_questions_{name}.yml",
+    }
+    for name in ("dev", "heldout")
+}
+
+
 def evaluate(args: argparse.Namespace) -> int:
-    """Every question through the bot over REST; starts the servers unless they run."""
+    """Every question, conversation and message with several questions through the bot over
+    REST; starts the servers unless they run."""
     knowledge = default_knowledge_base()
-    path = Path(args.questions)
+    files = EVAL_SETS[args.set]
+    path = Path(args.questions) if args.questions else files["questions"]
     questions = load_questions(path, knowledge.topics)
+    conversations = load_conversations(files["conversations"], knowledge.topics)
+    several = load_several_questions(files["several"], knowledge.topics)
     with ExitStack() as stack:
         address = _running_bot(stack, Path(args.model), "the evaluation")
         outcomes = evaluate_rest(questions, address.rest_url)
+        turns = evaluate_conversations_rest(conversations, address.rest_url)
+        answered = evaluate_several_rest(several, address.rest_url)
     summary = summarize(outcomes)
+    turn_lines = [
+        turns_markdown("Conversations, turn by turn,", files["conversations"], turns, "turns"),
+        turns_markdown("Messages with several questions", files["several"], answered, "messages"),
+    ]
     baselines = [] if args.no_baselines else _baselines(knowledge, questions, args)
     behind = beaten_by(summary, baselines)
     compared = []
@@ -203,7 +232,7 @@ def evaluate(args: argparse.Namespace) -> int:
             if not behind
             else f"The bot does NOT beat: {', '.join(behind)}.",
         ]
-    report = [summary_markdown(summary, path), *compared]
+    report = [summary_markdown(summary, path), *turn_lines, *compared]
     print("\n\n".join(report))
     _write(
         args.json,
@@ -211,6 +240,8 @@ def evaluate(args: argparse.Namespace) -> int:
             {
                 "questions": str(path),
                 "bot": asdict(summary),
+                "conversations": {"file": str(files["conversations"]), **asdict(turns)},
+                "several_questions": {"file": str(files["several"]), **asdict(answered)},
                 "baselines": [{"name": b.name, **asdict(b.summary)} for b in baselines],
             },
             indent=2,
@@ -224,8 +255,14 @@ def evaluate(args: argparse.Namespace) -> int:
             f"commit {commit()}, with `make eval` (`python -m tooling eval`); the misanswered questions "
             "are in `results/eval.md`."
         )
-        brief = summary_markdown(summary, path, details=False)
-        page = update_block("make eval", "\n\n".join([provenance, brief, *compared]))
+        brief = [
+            summary_markdown(summary, path, details=False),
+            turns_markdown(
+                "Conversations, turn by turn,", files["conversations"], turns, "turns", details=False
+            ),
+            turns_markdown("Messages with several questions", files["several"], answered, "messages", False),
+        ]
+        page = update_block("make eval", "\n\n".join([provenance, *brief, *compared]))
         print(f"{page}: the quality section now shows these figures.")
     return 1 if behind else 0
 
@@ -271,7 +308,7 @@ def _baselines(
         ),
         Compared(
             f"embedding nearest neighbour alone ({settings.retrieval_model}, same thresholds)",
-            summarize(judge(questions, retrieval_answerer(load_retriever(knowledge, settings)))),
+            summarize(judge(questions, retrieval_answerer(build_retriever(knowledge, settings)))),
         ),
         Compared(
             "Rasa's default pipeline and policies (rasa init), same data",
@@ -451,18 +488,34 @@ def main(argv: list[str] | None = None) -> int:
     show = commands.add_parser("answer", help="print a topic's answer as a patient reads it")
     show.add_argument("topic")
     show.set_defaults(run=answer)
-    build = commands.add_parser("index", help="build the retrieval index when data or model changed")
-    build.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    build.set_defaults(run=index)
     tuning = commands.add_parser("tune", help="measure retrieval on labelled questions and tune thresholds")
     tuning.add_argument("--questions", default=str(PROJECT_DIR / "tests" / "dev_questions.yml"))
     tuning.add_argument("--models", nargs="+", default=[load_settings().retrieval_model])
     tuning.add_argument("--json", default=str(PROJECT_DIR / "results" / "retrieval.json"))
     tuning.set_defaults(run=tune)
+    reader = commands.add_parser(
+        "tune-reader", help="the topic reader's settings scored on the dev sets (questions, conversations)"
+    )
+    for name, default in (
+        ("--c", [5.0, 10.0, 30.0]),
+        ("--vector-weight", [1.0, 2.0, 3.0]),
+        ("--answer", [0.4, 0.5, 0.6]),
+        ("--part", [0.4, 0.5]),
+        ("--context-weight", [2.0, 4.0, 8.0]),
+    ):
+        reader.add_argument(name, nargs="+", type=float, default=default)
+    reader.add_argument("--json", default=str(PROJECT_DIR / "results" / "reader_tuning.json"))
+    reader.set_defaults(run=tune_reader)
     assess = commands.add_parser(
         "eval", help="judge the running bot's replies to labelled questions over REST"
     )
-    assess.add_argument("--questions", default=str(PROJECT_DIR / "tests" / "heldout_questions.yml"))
+    assess.add_argument(
+        "--set",
+        choices=sorted(EVAL_SETS),
+        default="heldout",
+        help="the questions, conversations and messages",
+    )
+    assess.add_argument("--questions", default=None, help="another question file instead of the set's")
     assess.add_argument("--model", default=str(DEFAULT_MODEL))
     assess.add_argument("--json", default=str(PROJECT_DIR / "results" / "eval.json"))
     assess.add_argument("--markdown", default=str(PROJECT_DIR / "results" / "eval.md"))

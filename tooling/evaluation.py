@@ -21,11 +21,19 @@ from typing import Any
 import requests
 import yaml
 
-from bot.answers import ROUTE_FALLBACK, ROUTE_SAFETY, TOPIC_EMERGENCY, TOPIC_OUT_OF_SCOPE
+from bot.answers import (
+    ROUTE_FALLBACK,
+    ROUTE_INTENT,
+    ROUTE_RETRIEVAL,
+    ROUTE_SAFETY,
+    TOPIC_EMERGENCY,
+    TOPIC_HANDOFF,
+    TOPIC_OUT_OF_SCOPE,
+)
+from bot.embedding import SentenceEncoder
 from bot.knowledge import KnowledgeBase
 from bot.retrieval import (
     Candidate,
-    SentenceEncoder,
     Thresholds,
     build_index,
     decide,
@@ -155,6 +163,8 @@ class Summary:
     routes: dict[str, int]
     per_topic: dict[str, float]
     misanswered: list[dict[str, Any]] = field(default_factory=list)
+    # Topic questions answered (by the classifier or retrieval) with a wrong topic.
+    answered_wrong: float = math.nan
 
 
 def _shorten(text: str, limit: int = 120) -> str:
@@ -182,6 +192,13 @@ def summarize(outcomes: Sequence[Outcome]) -> Summary:
         personal_notice_rate=_share([o.personal_notice for o in outcomes if o.question.personal is True]),
         general_notice_rate=_share([o.personal_notice for o in outcomes if o.question.personal is False]),
         routes=dict(Counter(o.route or "none" for o in outcomes)),
+        answered_wrong=_share(
+            [
+                o.route in (ROUTE_INTENT, ROUTE_RETRIEVAL) and o.topic not in (None, *o.question.expect)
+                for o in outcomes
+                if o.question.kind == "topic"
+            ]
+        ),
         per_topic={topic: _share(results) for topic, results in sorted(by_topic.items())},
         misanswered=[
             {
@@ -450,10 +467,11 @@ def summary_markdown(summary: Summary, questions_path: Path, details: bool = Tru
     lines = [
         f"The bot over REST on `{display_path(questions_path)}` ({summary.total} questions):",
         "",
-        "| accuracy | topic questions | out-of-scope rejected | emergencies escalated "
+        "| accuracy | topic questions | answered wrongly | out-of-scope rejected | emergencies escalated "
         "| false alarms | personal notice given | notice on general questions |",
-        "|---|---|---|---|---|---|---|",
-        f"| {summary.accuracy:.3f} | {summary.topic_accuracy:.3f} | {summary.out_of_scope_rejection:.3f} "
+        "|---|---|---|---|---|---|---|---|",
+        f"| {summary.accuracy:.3f} | {summary.topic_accuracy:.3f} | {_rate(summary.answered_wrong)} "
+        f"| {summary.out_of_scope_rejection:.3f} "
         f"| {summary.emergency_recall:.3f} | {summary.false_alarm_rate:.3f} "
         f"| {_rate(summary.personal_notice_rate)} | {_rate(summary.general_notice_rate)} |",
         "",
@@ -471,5 +489,169 @@ def summary_markdown(summary: Summary, questions_path: Path, details: bool = Tru
             f"- {m['text']!r}: expected {m['expect']}, got {m['topic']} ({m['route']})"
             + (f": {m['said']!r}" if m.get("said") else "")
             for m in summary.misanswered
+        ]
+    return "\n".join(lines)
+
+
+# --- conversations and messages with several questions (issue 17) ------------------------
+
+HANDOFF = TOPIC_HANDOFF
+# What a turn or a question may expect besides the topics.
+OTHER_LABELS = (EMERGENCY, OUT_OF_SCOPE, HANDOFF)
+
+
+@dataclass(frozen=True)
+class Turn:
+    text: str
+    expect: tuple[str, ...]  # any one of these is right
+
+
+@dataclass(frozen=True)
+class Conversation:
+    turns: tuple[Turn, ...]
+
+
+@dataclass(frozen=True)
+class SeveralQuestions:
+    text: str
+    # One entry per question in the message; any topic of an entry answers that question.
+    expect: tuple[tuple[str, ...], ...]
+
+
+def _labels(value: Any, allowed: set[str], where: str) -> tuple[str, ...]:
+    labels = tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
+    unknown = [label for label in labels if label not in allowed]
+    if not labels or unknown:
+        raise QuestionFileError(f"{where}: expects unknown {', '.join(unknown) or 'nothing'}")
+    return labels
+
+
+def _read_list(path: Path, key: str) -> list[Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise QuestionFileError(f"{path}: cannot be read ({error})") from error
+    entries = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise QuestionFileError(f"{path}: needs a non-empty '{key}' list")
+    return entries
+
+
+def load_conversations(path: Path, known_topics: Iterable[str]) -> list[Conversation]:
+    allowed = set(known_topics) | set(OTHER_LABELS)
+    conversations = []
+    for number, entry in enumerate(_read_list(path, "conversations"), start=1):
+        turns = entry.get("turns") if isinstance(entry, dict) else None
+        if not isinstance(turns, list) or not turns:
+            raise QuestionFileError(f"{path}: conversation {number} needs 'turns'")
+        read = []
+        for index, turn in enumerate(turns, start=1):
+            where = f"{path}: conversation {number}, turn {index}"
+            if not isinstance(turn, dict) or not isinstance(turn.get("text"), str) or "expect" not in turn:
+                raise QuestionFileError(f"{where} needs 'text' and 'expect'")
+            read.append(Turn(turn["text"], _labels(turn["expect"], allowed, where)))
+        conversations.append(Conversation(tuple(read)))
+    return conversations
+
+
+def load_several_questions(path: Path, known_topics: Iterable[str]) -> list[SeveralQuestions]:
+    allowed = set(known_topics)
+    messages = []
+    for number, entry in enumerate(_read_list(path, "questions"), start=1):
+        where = f"{path}: message {number}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+            raise QuestionFileError(f"{where} needs 'text' and 'expect'")
+        expect = entry.get("expect")
+        if not isinstance(expect, list) or not expect:
+            raise QuestionFileError(f"{where}: 'expect' must list one entry per question")
+        messages.append(SeveralQuestions(entry["text"], tuple(_labels(e, allowed, where) for e in expect)))
+    return messages
+
+
+def reply_topics(messages: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """Every topic a REST reply answered, in order (``topics``; else its ``topic``)."""
+    metadata = reply_metadata(messages)
+    topics = metadata.get("topics")
+    if isinstance(topics, list):
+        return tuple(str(t) for t in topics)
+    return (str(metadata["topic"]),) if metadata.get("topic") else ()
+
+
+def turn_is_right(turn: Turn, topics: Sequence[str], route: str | None) -> bool:
+    """One reply for one turn: the expected kind of reply, and a single topic for a topic."""
+    if turn.expect == (EMERGENCY,):
+        return route == ROUTE_SAFETY and tuple(topics) == (EMERGENCY,)
+    if turn.expect == (OUT_OF_SCOPE,):  # as is_right: the out-of-scope reply, or an honest no-match
+        return tuple(topics) == (OUT_OF_SCOPE,) or (route == ROUTE_FALLBACK and not topics)
+    return len(topics) == 1 and topics[0] in turn.expect
+
+
+def answers_every_question(message: SeveralQuestions, topics: Sequence[str]) -> bool:
+    """Each question answered by a topic of its own, and nothing else answered."""
+    left = list(topics)
+    for accepted in message.expect:
+        found = next((topic for topic in left if topic in accepted), None)
+        if found is None:
+            return False
+        left.remove(found)
+    return not left
+
+
+@dataclass
+class TurnScores:
+    total: int
+    right: float
+    misread: list[dict[str, Any]] = field(default_factory=list)
+
+
+def evaluate_conversations_rest(conversations: Sequence[Conversation], rest_url: str) -> TurnScores:
+    """Every conversation through the running bot, turn by turn, each in a conversation of its own."""
+    right, misread = [], []
+    for number, conversation in enumerate(conversations, start=1):
+        sender = f"eval-conversation-{uuid.uuid4()}"
+        for turn in conversation.turns:
+            messages = ask_rest(rest_url, turn.text, sender)
+            topics, route = reply_topics(messages), reply_metadata(messages).get("route")
+            ok = turn_is_right(turn, topics, route)
+            right.append(ok)
+            if not ok:
+                misread.append(
+                    {
+                        "conversation": number,
+                        "text": turn.text,
+                        "expect": list(turn.expect),
+                        "got": list(topics),
+                        "route": route,
+                    }
+                )
+    return TurnScores(len(right), _share(right), misread)
+
+
+def evaluate_several_rest(messages: Sequence[SeveralQuestions], rest_url: str) -> TurnScores:
+    """Each message in a fresh conversation: right when every question in it is answered."""
+    right, misread = [], []
+    for message in messages:
+        replies = ask_rest(rest_url, message.text)
+        topics = reply_topics(replies)
+        ok = answers_every_question(message, topics)
+        right.append(ok)
+        if not ok:
+            misread.append(
+                {
+                    "text": message.text,
+                    "expect": [list(e) for e in message.expect],
+                    "got": list(topics),
+                    "route": reply_metadata(replies).get("route"),
+                }
+            )
+    return TurnScores(len(right), _share(right), misread)
+
+
+def turns_markdown(title: str, path: Path, scores: TurnScores, unit: str, details: bool = True) -> str:
+    lines = [f"{title} on `{display_path(path)}`: {scores.right:.3f} of {scores.total} {unit} right."]
+    if details and scores.misread:
+        lines += ["", "Misread:"]
+        lines += [
+            f"- {m['text']!r}: expected {m['expect']}, got {m['got']} ({m['route']})" for m in scores.misread
         ]
     return "\n".join(lines)
