@@ -48,13 +48,21 @@ def dispatcher() -> CollectingDispatcher:
 def make_tracker() -> Callable[..., Tracker]:
     """A tracker whose latest user message has the given intent, text and input channel."""
 
-    def make(intent: str, text: str = "", channel: str = "rest", confidence: float = 0.95) -> Tracker:
+    def make(
+        intent: str,
+        text: str = "",
+        channel: str = "rest",
+        confidence: float = 0.95,
+        reading: dict[str, Any] | None = None,
+    ) -> Tracker:
         latest = {
             "text": text,
             "intent": {"name": intent, "confidence": confidence},
             "intent_ranking": [{"name": intent, "confidence": confidence}],
             "entities": [],
         }
+        if reading is not None:  # what the topic reader found (components/topic_reader.py)
+            latest["reading"] = reading
         events = [
             {"event": "action", "name": "action_listen"},
             {"event": "user", "text": text, "parse_data": latest, "input_channel": channel},

@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswerFaq
 from bot.knowledge import KnowledgeBase
+from bot.settings import load_settings
 
 MakeTracker = Callable[..., Tracker]
 
@@ -27,11 +28,16 @@ def test_answers_with_the_topic_sources_and_caveat(
     domain: dict[str, Any],
 ) -> None:
     events = _run(dispatcher, make_tracker("faq_cost", "how much is it?"), domain)
-    assert events == []
+    assert events == [{"event": "slot", "timestamp": None, "name": "last_topic", "value": "cost"}]
     [message] = dispatcher.messages
     assert message["text"].endswith(knowledge.caveat)
     assert message["custom"] == {
-        "data": {"topic": "cost", "route": "intent", "sources": list(knowledge.topic("cost").sources)}
+        "data": {
+            "topic": "cost",
+            "route": "intent",
+            "sources": list(knowledge.topic("cost").sources),
+            "topics": ["cost"],
+        }
     }
 
 
@@ -74,3 +80,44 @@ def test_no_topic_gets_the_honest_no_match(
         "/faq_results_timing",
         "/faq_side_effects",
     ]
+
+
+def test_every_question_the_reader_found_is_answered_in_one_message(
+    knowledge: KnowledgeBase,
+    dispatcher: CollectingDispatcher,
+    make_tracker: MakeTracker,
+    domain: dict[str, Any],
+) -> None:
+    tracker = make_tracker("faq_pain", "does it hurt and how much?", reading={"topics": ["pain", "cost"]})
+    events = _run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    assert message["custom"]["data"]["topics"] == ["pain", "cost"]
+    assert message["text"].count(knowledge.caveat) == 1
+    assert events[0]["value"] == "cost"  # the last topic answered is the one to follow up
+
+
+def test_a_reading_that_does_not_start_with_the_intent_answers_the_intent_alone(
+    knowledge: KnowledgeBase,
+    dispatcher: CollectingDispatcher,
+    make_tracker: MakeTracker,
+    domain: dict[str, Any],
+) -> None:
+    """The safety screen may choose another topic for a personal question: that one wins."""
+    tracker = make_tracker("faq_contraindications", "pregnant, cost?", reading={"topics": ["cost", "pain"]})
+    _run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    assert message["custom"]["data"]["topics"] == ["contraindications"]
+
+
+@pytest.mark.parametrize("channel", ["twilio", "facebook"])
+def test_on_a_messaging_app_several_answers_fit_one_message(
+    channel: str, knowledge: KnowledgeBase, make_tracker: MakeTracker, domain: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    three = ["side_effects", "contraindications", "effectiveness_hair"]
+    _run(
+        dispatcher, make_tracker("faq_side_effects", "x", channel=channel, reading={"topics": three}), domain
+    )
+    [message] = dispatcher.messages
+    limit = load_settings().reply_limits[channel]
+    assert len(message["text"]) <= limit and message["text"].endswith(knowledge.caveat)

@@ -1,48 +1,43 @@
-"""The retrieval fallback action's three paths, with a small deterministic index."""
+"""The fallback action's three paths, from the nearest topics the Rasa server found (the
+message's reading): it never embeds anything itself."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import subprocess
+import sys
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import ActionNoMatch, ActionOutOfScope, ActionRetrieveAnswer
 from bot.knowledge import KnowledgeBase
-from bot.retrieval import RetrievalIndex, Retriever, Thresholds
+from bot.retrieval import configured_thresholds
+from bot.settings import PROJECT_DIR, load_settings
 
 MakeTracker = Callable[..., Tracker]
-AXES = {"cost": 0, "sessions": 1, "washing_hair": 2}
 
 
-class AxisEncoder:
-    """Maps a message to a unit vector by the topics named in it: one name, one axis."""
-
-    name = "axis-test-encoder"
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = np.zeros((len(texts), len(AXES)), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for topic, axis in AXES.items():
-                if topic in text:
-                    vectors[row, axis] = 1.0
-            norm = np.linalg.norm(vectors[row])
-            if norm:
-                vectors[row] /= norm
-        return vectors
+def _reading(*scores: tuple[str, float]) -> dict[str, Any]:
+    """A reading whose nearest topics score so (the configured thresholds decide)."""
+    return {
+        "topics": [],
+        "candidates": [{"topic": t, "score": s, "question": f"a {t} question"} for t, s in scores],
+    }
 
 
 @pytest.fixture
-def action(knowledge: KnowledgeBase) -> ActionRetrieveAnswer:
-    topics = tuple(AXES)
-    index = RetrievalIndex("axis-test-encoder", "hash", topics, topics, np.eye(len(AXES), dtype=np.float32))
-    return ActionRetrieveAnswer(
-        Retriever(AxisEncoder(), index, Thresholds(answer=0.9, suggest=0.5, margin=0.1))
-    )
+def action() -> ActionRetrieveAnswer:
+    return ActionRetrieveAnswer()
+
+
+THRESHOLDS = configured_thresholds(load_settings())
+CLEAR = THRESHOLDS.answer + 0.1  # above the answer threshold, far ahead of the rest
+CLOSE = (THRESHOLDS.suggest + THRESHOLDS.answer) / 2  # did-you-mean territory
+FAR = THRESHOLDS.suggest - 0.2
 
 
 def _run(action: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
@@ -55,14 +50,17 @@ def test_confident_match_is_answered_with_caveat_and_retrieval_route(
     dispatcher: CollectingDispatcher,
     make_tracker: MakeTracker,
 ) -> None:
-    _run(action, dispatcher, make_tracker("nlu_fallback", "what about washing_hair please"))
+    reading = _reading(("washing_hair", CLEAR), ("cost", FAR), ("sessions", FAR))
+    events = _run(action, dispatcher, make_tracker("nlu_fallback", "shampoo when", reading=reading))
     [message] = dispatcher.messages
     assert message["custom"]["data"] == {
         "topic": "washing_hair",
         "route": "retrieval",
         "sources": list(knowledge.topic("washing_hair").sources),
+        "topics": ["washing_hair"],
     }
     assert message["text"].endswith(knowledge.caveat)
+    assert events == [{"event": "slot", "timestamp": None, "name": "last_topic", "value": "washing_hair"}]
 
 
 def test_two_close_topics_get_did_you_mean_buttons(
@@ -71,8 +69,10 @@ def test_two_close_topics_get_did_you_mean_buttons(
     dispatcher: CollectingDispatcher,
     make_tracker: MakeTracker,
 ) -> None:
-    _run(action, dispatcher, make_tracker("nlu_fallback", "cost or sessions?"))
+    reading = _reading(("cost", CLOSE), ("sessions", CLOSE - 0.01), ("washing_hair", FAR))
+    events = _run(action, dispatcher, make_tracker("nlu_fallback", "cost or sessions?", reading=reading))
     [message] = dispatcher.messages
+    assert events[0]["value"] is None  # a did-you-mean is no topic to follow up
     assert message["text"] == knowledge.replies.did_you_mean
     assert [(b["title"], b["payload"]) for b in message["buttons"]] == [
         (knowledge.topic("cost").title, "/faq_cost"),
@@ -83,15 +83,15 @@ def test_two_close_topics_get_did_you_mean_buttons(
     assert message["custom"]["data"]["candidates"] == ["cost", "sessions"]
 
 
-@pytest.mark.parametrize("text", ["tell me a joke", "", "   "])
+@pytest.mark.parametrize("reading", [_reading(("cost", FAR), ("pain", FAR - 0.1)), _reading(), None])
 def test_no_match_is_honest_and_offers_topics(
-    text: str,
+    reading: dict[str, Any] | None,
     action: ActionRetrieveAnswer,
     knowledge: KnowledgeBase,
     dispatcher: CollectingDispatcher,
     make_tracker: MakeTracker,
 ) -> None:
-    _run(action, dispatcher, make_tracker("nlu_fallback", text))
+    _run(action, dispatcher, make_tracker("nlu_fallback", "tell me a joke", reading=reading))
     [message] = dispatcher.messages
     assert message["text"] == knowledge.replies.no_match
     assert message["custom"]["data"] == {"topic": None, "route": "fallback", "sources": []}
@@ -120,8 +120,31 @@ def test_out_of_scope_says_what_the_bot_can_help_with(
     assert len(message["buttons"]) == len(knowledge.replies.suggested_topics)
 
 
-def test_the_action_server_loads_the_real_index_once(knowledge: KnowledgeBase) -> None:
-    """Built as the SDK builds it (no arguments): model and index load in the constructor."""
-    action = ActionRetrieveAnswer()
-    assert action.retriever.index.model == "all-MiniLM-L6-v2"
-    assert set(action.retriever.index.topics) == set(knowledge.topics)
+def test_the_action_server_never_loads_the_embedding_model() -> None:
+    """Every action built as the SDK builds them, the fallback run: no encoder is ever
+    loaded, so a message is never embedded a second time in the action server."""
+    code = (
+        "import asyncio, sys, actions.answer, actions.fallback, actions.safety\n"
+        "from rasa_sdk import Tracker\n"
+        "from rasa_sdk.executor import CollectingDispatcher\n"
+        "latest = {'text': 'hm', 'intent': {'name': 'nlu_fallback'}, 'reading': {'candidates': []}}\n"
+        "tracker = Tracker('p', {}, latest, [], False, None, {}, 'action_listen')\n"
+        "asyncio.run(actions.fallback.ActionRetrieveAnswer().run(CollectingDispatcher(), tracker, {}))\n"
+        "print(sorted(m for m in ('onnxruntime', 'tokenizers', 'bot.embedding') if m in sys.modules))"
+    )
+    result = subprocess.run(  # noqa: S603 (fixed command)
+        [sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_unknown_topics_in_a_reading_are_ignored(
+    action: ActionRetrieveAnswer,
+    knowledge: KnowledgeBase,
+    dispatcher: CollectingDispatcher,
+    make_tracker: MakeTracker,
+) -> None:
+    reading = _reading(("not_a_topic", CLEAR), ("cost", FAR))
+    _run(action, dispatcher, make_tracker("nlu_fallback", "x", reading=reading))
+    [message] = dispatcher.messages
+    assert message["text"] == knowledge.replies.no_match

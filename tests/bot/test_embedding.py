@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import bot.embedding as embedding
-from bot.retrieval import SentenceEncoder, resolve_model_path
+from bot.embedding import SentenceEncoder, resolve_model_path
 from bot.settings import PROJECT_DIR
 
 MODEL = "all-MiniLM-L6-v2"
@@ -96,7 +96,7 @@ def test_the_8_bit_network_gives_the_same_vectors_on_an_emulated_cpu(
     out = tmp_path / "vectors.npy"
     code = (
         "import json, sys, numpy as np; from bot.embedding import instruction_set; "
-        "from bot.retrieval import SentenceEncoder; "
+        "from bot.embedding import SentenceEncoder; "
         f"encoder = SentenceEncoder.from_setting({MODEL!r}); "
         f"np.save({str(out)!r}, encoder.encode(json.loads(sys.argv[1]))); "
         "print(instruction_set(), encoder.precision, sep='|')"
@@ -145,7 +145,7 @@ def test_the_8_bit_export_records_how_and_where_it_was_made(encoder: SentenceEnc
 
 def test_a_process_that_embeds_never_imports_torch(encoder: SentenceEncoder) -> None:
     code = (
-        "import sys; from bot.retrieval import SentenceEncoder; "
+        "import sys; from bot.embedding import SentenceEncoder; "
         f"SentenceEncoder.from_setting({MODEL!r}).encode(['does it hurt?']); "
         "print('torch' in sys.modules)"
     )

@@ -9,19 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.embedding import EmbeddingError, SentenceEncoder, resolve_model_path
 from bot.knowledge import KnowledgeBase
 from bot.retrieval import (
     META_FILE,
     VECTORS_FILE,
     Candidate,
     RetrievalError,
-    SentenceEncoder,
     Thresholds,
     build_index,
     decide,
     index_is_current,
     load_index,
-    resolve_model_path,
     save_index,
 )
 
@@ -70,12 +69,12 @@ def test_an_edited_knowledge_base_makes_the_index_stale(
 
 
 def test_a_missing_index_is_refused_clearly(tmp_path: Path, knowledge: KnowledgeBase) -> None:
-    with pytest.raises(RetrievalError, match="make index"):
+    with pytest.raises(RetrievalError, match="make train"):
         load_index(tmp_path / "nowhere", knowledge, MODEL)
 
 
 def test_an_unknown_model_name_is_refused() -> None:
-    with pytest.raises(RetrievalError, match="neither a packaged model"):
+    with pytest.raises(EmbeddingError, match="neither a packaged model"):
         resolve_model_path("no-such-model")
 
 

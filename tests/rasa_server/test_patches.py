@@ -4,14 +4,22 @@ behaves as the original did.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import jsonschema
 import pytest
+import rasa.core.test
 from rasa.core.actions.action import RemoteAction
-from rasa.shared.core.events import Event, UserUttered
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
+from rasa.shared.core.events import Event, SlotSet, UserUttered
+from rasa.shared.core.slots import TextSlot
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 
+from bot.conversation import CONTEXT_SECONDS, LAST_TOPIC_SLOT, PREVIOUS_TOPIC_KEY
 from rasa_server import patches
 
 SPEC = RemoteAction.action_response_format_spec()
@@ -91,3 +99,52 @@ def test_event_classes_are_rasas_own_and_looked_up_once_per_name(monkeypatch: py
         patches.cached_resolve_by_type("no such event")
     assert patches.cached_resolve_by_type("topic") is None  # Rasa's backwards compatibility
     assert lookups.count("no such event") == 4  # unknown names are never remembered
+
+
+def _conversation(*events: Event, topic: str | None = None) -> DialogueStateTracker:
+    slots = [TextSlot(LAST_TOPIC_SLOT, mappings=[{"type": "custom"}], influence_conversation=False)]
+    tracker = DialogueStateTracker.from_events("patient-1", list(events), slots)
+    if topic is not None:
+        tracker.update(SlotSet(LAST_TOPIC_SLOT, topic))
+    return tracker
+
+
+def test_the_previous_topic_is_the_slot_of_a_recent_conversation() -> None:
+    now = time.time()
+    recent = _conversation(
+        UserUttered("what side effects are there?", timestamp=now - 60), topic="side_effects"
+    )
+    assert patches.previous_topic(recent, now) == "side_effects"
+    old = _conversation(
+        UserUttered("what side effects?", timestamp=now - CONTEXT_SECONDS - 1), topic="side_effects"
+    )
+    assert patches.previous_topic(old, now) is None  # forgotten
+    assert patches.previous_topic(_conversation(UserUttered("hi", timestamp=now)), now) is None  # no topic
+    assert patches.previous_topic(None, now) is None
+
+
+def test_parsing_puts_the_previous_topic_in_the_metadata_and_drops_a_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[dict[str, Any] | None] = []
+
+    async def parse(
+        self: Any, message: UserMessage, tracker: Any = None, only: bool = True
+    ) -> dict[str, Any]:
+        seen.append(message.metadata)
+        return {"intent": {}}
+
+    monkeypatch.setattr(patches, "_ORIGINAL_PARSE_MESSAGE", parse)
+    tracker = _conversation(UserUttered("what side effects?", timestamp=time.time()), topic="side_effects")
+    message = UserMessage("how long do they last?", metadata={"page": "faq", PREVIOUS_TOPIC_KEY: "cost"})
+    asyncio.run(patches.parse_in_context(None, message, tracker))
+    forged = UserMessage("how long do they last?", metadata={PREVIOUS_TOPIC_KEY: "cost"})
+    asyncio.run(patches.parse_in_context(None, forged, _conversation()))
+    asyncio.run(patches.parse_in_context(None, UserMessage("hi"), None))
+    assert seen == [{"page": "faq", PREVIOUS_TOPIC_KEY: "side_effects"}, {}, None]
+
+
+def test_apply_reads_messages_in_context_in_the_server_and_in_test_stories() -> None:
+    patches.apply()
+    assert MessageProcessor.parse_message is patches.parse_in_context
+    assert rasa.core.test._predict_tracker_actions is patches.predict_stories_in_context

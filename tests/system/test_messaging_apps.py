@@ -275,3 +275,20 @@ def test_e2e_a_numeric_rest_sender_never_reaches_the_telegram_chat_or_a_widget_s
             pain.question
         ]
     assert len(running_bot.fake_api.sent_texts()) == 1  # only the Telegram answer went to Telegram
+
+
+@pytest.mark.e2e
+def test_e2e_several_questions_by_sms_arrive_in_one_sms_with_one_caveat(
+    running_bot: RunningBot, knowledge: KnowledgeBase
+) -> None:
+    url, phone = f"{running_bot.url}/twilio", new_phone()
+    running_bot.fake_api.calls.clear()
+    form = twilio_form("does it hurt, how much does it cost, and what are the side effects?", phone)
+    assert asyncio.run(post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))).status == 204
+    [sms] = running_bot.fake_api.sent_texts()
+    assert len(sms) <= 1600 and sms.endswith(knowledge.caveat) and sms.count(knowledge.caveat) == 1
+    assert sms.startswith(knowledge.topic("pain").title)
+    asked = ("pain", "cost", "side_effects")
+    answered = [t for t in asked if knowledge.topic(t).answer in sms]
+    named = [t for t in asked if t not in answered and knowledge.topic(t).title in sms]
+    assert answered[:1] == ["pain"] and len(answered) + len(named) == 3  # what did not fit is named

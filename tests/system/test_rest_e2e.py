@@ -204,3 +204,42 @@ def test_by_default_neither_server_listens_beyond_this_machine(bot: BotAddress) 
     outside = outside_address()
     assert reachable("127.0.0.1", bot.rasa_port) and reachable("127.0.0.1", bot.action_port)
     assert not reachable(outside, bot.rasa_port) and not reachable(outside, bot.action_port)
+
+
+def test_a_follow_up_is_read_in_the_light_of_the_topic_just_answered(
+    bot: BotAddress, knowledge: KnowledgeBase
+) -> None:
+    sender = f"patient-{uuid.uuid4()}"
+    assert (
+        _metadata(ask(bot, "am I allowed a coffee before the appointment?", sender))["topic"]
+        == "coffee_alcohol"
+    )
+    followed = ask(bot, "what about after?", sender)
+    assert _metadata(followed)["topic"] == "coffee_alcohol"
+    [text] = [m["text"] for m in followed if "text" in m]
+    assert text.endswith(knowledge.caveat)
+    alone = _metadata(ask(bot, "what about after?"))  # a new conversation: nothing to follow
+    assert alone["topic"] != "coffee_alcohol"
+
+
+def test_several_questions_in_one_message_are_each_answered_with_one_caveat(
+    bot: BotAddress, knowledge: KnowledgeBase
+) -> None:
+    messages = ask(bot, "does it hurt and how much does it cost?")
+    metadata = _metadata(messages)
+    assert metadata["topics"] == ["pain", "cost"] and metadata["topic"] == "pain"
+    [text] = [m["text"] for m in messages if "text" in m]
+    pain, cost = knowledge.topic("pain"), knowledge.topic("cost")
+    assert text.index(pain.answer) < text.index(cost.answer) < text.index(knowledge.caveat)
+    assert text.count(knowledge.caveat) == 1
+
+
+def test_after_an_emergency_there_is_no_topic_to_follow_up(bot: BotAddress) -> None:
+    sender = f"patient-{uuid.uuid4()}"
+    assert (
+        _metadata(ask(bot, "am I allowed a coffee before the appointment?", sender))["topic"]
+        == "coffee_alcohol"
+    )
+    urgent = _metadata(ask(bot, "what about after? my lips are swelling up and I can't breathe", sender))
+    assert urgent["route"] == "safety"
+    assert _metadata(ask(bot, "what about after?", sender))["topic"] != "coffee_alcohol"

@@ -1,0 +1,84 @@
+"""The intent classifier (bot/classifier.py): trained in seconds, saved as arrays and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.classifier import META_FILE, WEIGHTS_FILE, ClassifierConfig, ClassifierError, IntentClassifier
+
+TEXTS = [
+    "how much does it cost",
+    "what is the price",
+    "is it expensive",
+    "does it hurt",
+    "is it painful",
+    "will the needles sting",
+    "what is the weather today",
+    "tell me a joke",
+]
+INTENTS = ["faq_cost"] * 3 + ["faq_pain"] * 3 + ["out_of_scope"] * 2
+
+
+def _vectors(texts: list[str], dimension: int = 8) -> np.ndarray:
+    """Stand-in sentence vectors: one direction per intent, so the test knows the answer."""
+    directions = {"faq_cost": 0, "faq_pain": 1, "out_of_scope": 2}
+    rows = np.zeros((len(texts), dimension), dtype=np.float32)
+    for row, intent in enumerate(INTENTS[: len(texts)]):
+        rows[row, directions[intent]] = 1.0
+    return rows
+
+
+@pytest.fixture
+def trained() -> IntentClassifier:
+    return IntentClassifier(ClassifierConfig(c=10)).fit(TEXTS, _vectors(TEXTS), INTENTS)
+
+
+def test_it_learns_the_intents_and_gives_probabilities(trained: IntentClassifier) -> None:
+    assert set(trained.intents) == set(INTENTS)
+    probabilities = trained.probabilities(TEXTS, _vectors(TEXTS))
+    assert probabilities.shape == (len(TEXTS), 3)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    predicted = [trained.intents[i] for i in probabilities.argmax(axis=1)]
+    assert predicted == INTENTS
+
+
+def test_character_ngrams_carry_a_misspelling_to_its_intent(trained: IntentClassifier) -> None:
+    no_vector = np.zeros((1, 8), dtype=np.float32)  # only the n-grams can tell
+    [row] = trained.probabilities(["how mutch does it cots"], no_vector)
+    assert trained.intents[int(row.argmax())] == "faq_cost"
+
+
+def test_a_saved_classifier_reads_back_the_same(trained: IntentClassifier, tmp_path: Path) -> None:
+    trained.save(tmp_path)
+    assert json.loads((tmp_path / META_FILE).read_text())["format"] == 1
+    np.load(tmp_path / WEIGHTS_FILE, allow_pickle=False)  # plain arrays, no pickle
+    loaded = IntentClassifier.load(tmp_path)
+    assert loaded.intents == trained.intents
+    new = ["is it costly", "ouch?", "who won the match"]
+    assert np.allclose(
+        loaded.probabilities(new, _vectors(new)), trained.probabilities(new, _vectors(new)), atol=1e-5
+    )
+
+
+def test_a_missing_or_broken_classifier_is_refused(trained: IntentClassifier, tmp_path: Path) -> None:
+    with pytest.raises(ClassifierError, match="cannot read"):
+        IntentClassifier.load(tmp_path / "nowhere")
+    trained.save(tmp_path)
+    meta = json.loads((tmp_path / META_FILE).read_text())
+    (tmp_path / META_FILE).write_text(json.dumps({**meta, "format": 0}))
+    with pytest.raises(ClassifierError, match="retrain"):
+        IntentClassifier.load(tmp_path)
+    (tmp_path / META_FILE).write_text(json.dumps({**meta, "ngrams": meta["ngrams"][:-1]}))
+    with pytest.raises(ClassifierError, match="do not fit together"):
+        IntentClassifier.load(tmp_path)
+
+
+def test_training_needs_a_vector_and_an_intent_per_text() -> None:
+    with pytest.raises(ClassifierError):
+        IntentClassifier().fit(TEXTS, _vectors(TEXTS)[:3], INTENTS)
+    with pytest.raises(ClassifierError):
+        IntentClassifier().fit([], np.zeros((0, 8)), [])

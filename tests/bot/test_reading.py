@@ -1,0 +1,120 @@
+"""Reading a patient's message (bot/reading.py) with the reader trained as config.yml trains
+it: several questions in one message, follow-ups in the light of the previous topic, one
+embedding per plain message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from bot.classifier import ClassifierConfig
+from bot.embedding import SentenceEncoder
+from bot.knowledge import KnowledgeBase, default_knowledge_base
+from bot.reading import (
+    FALLBACK_INTENT,
+    Reader,
+    ReadingThresholds,
+    leans_on_context,
+    question_parts,
+    train_reader,
+)
+from bot.settings import PROJECT_DIR
+
+
+def _configured() -> dict[str, Any]:
+    """The topic reader's settings in config.yml (one source of truth with the bot)."""
+    config = yaml.safe_load((PROJECT_DIR / "config.yml").read_text(encoding="utf-8"))
+    [reader] = [c for c in config["pipeline"] if c["name"].endswith("TopicReader")]
+    return dict(reader)
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    """Trained as the topic reader trains in `make train`, with config.yml's settings."""
+    knowledge = default_knowledge_base()
+    settings = _configured()
+    examples = [(text, intent) for intent, texts in knowledge.intent_examples.items() for text in texts]
+    config = ClassifierConfig(c=float(settings["c"]), vector_weight=float(settings["vector_weight"]))
+    thresholds = ReadingThresholds(
+        answer=float(settings["answer_threshold"]),
+        part=float(settings["part_threshold"]),
+        context_weight=float(settings["context_weight"]),
+    )
+    return train_reader(
+        knowledge, SentenceEncoder.from_setting("all-MiniLM-L6-v2"), examples, config, thresholds
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("does it hurt and how much does it cost?", ["does it hurt", "how much does it cost"]),
+        ("is it safe? what's in it?", ["is it safe", "what's in it"]),
+        ("does it hurt, how long does it take, and is there downtime?", 3),
+        ("can I drink coffee and alcohol after", 1),  # one question about two drinks
+        ("I'm 30 and my skin looks tired, is that too early for it?", 1),  # a story, then a question
+        ("no caffeine at all on the day?? I can't function without it", 1),
+    ],
+)
+def test_a_message_is_split_into_the_questions_it_asks(text: str, parts: list[str] | int) -> None:
+    found = question_parts(text)
+    assert (found if isinstance(parts, list) else len(found)) == parts
+
+
+def test_what_leans_on_the_context() -> None:
+    assert leans_on_context("how long do they last?", 6)
+    assert leans_on_context("and the gym?", 6)
+    assert not leans_on_context("how soon after scalp mesotherapy can I wash my hair", 6)
+
+
+def test_a_plain_question_is_embedded_once(reader: Reader) -> None:
+    embedded: list[Sequence[str]] = []
+    counting = Reader(
+        reader.encoder, reader.classifier, reader.index, reader.knowledge, reader.thresholds, embedded.append
+    )
+    reading = counting.read("how much does mesotherapy cost?")
+    assert embedded == [["how much does mesotherapy cost?"]]
+    assert reading.topics == ("cost",) and reading.candidates and reading.candidates[0].topic == "cost"
+
+
+def test_several_questions_get_their_topics_in_order(reader: Reader) -> None:
+    reading = reader.read("does it hurt and how much does it cost?")
+    assert reading.topics == ("pain", "cost") and reading.intent == "faq_pain" and reading.parts == 2
+
+
+def test_a_question_about_one_thing_twice_is_one_topic(reader: Reader) -> None:
+    assert reader.read("how much does it cost and is it covered by insurance?").topics == ("cost",)
+
+
+def test_a_follow_up_is_read_in_the_light_of_the_previous_topic(reader: Reader) -> None:
+    alone = reader.read("what about after?")
+    assert alone.topics != ("coffee_alcohol",)
+    followed = reader.read("what about after?", previous_topic="coffee_alcohol")
+    assert followed.topics == ("coffee_alcohol",) and followed.in_context
+
+
+def test_a_clear_new_question_wins_over_the_previous_topic(reader: Reader) -> None:
+    assert reader.read("does it hurt?", previous_topic="cost").topics == ("pain",)
+    outside = reader.read("what's the weather going to be like tomorrow?", previous_topic="cost")
+    assert outside.intent == "out_of_scope"
+
+
+def test_an_unknown_previous_topic_is_ignored(reader: Reader) -> None:
+    assert reader.read("does it hurt?", previous_topic="no_such_topic").topics == ("pain",)
+
+
+def test_an_unsure_reading_falls_back_with_the_nearest_topics(reader: Reader) -> None:
+    reading = reader.read("what about it then")
+    assert reading.intent == FALLBACK_INTENT and reading.topics == ()
+    assert len(reading.candidates) == 3 and all(-1 <= c.score <= 1 for c in reading.candidates)
+    assert np.isclose(reading.confidence, max(conf for _, conf in reading.ranking))
+
+
+def test_a_multi_answer_never_exceeds_three_topics(reader: Reader, knowledge: KnowledgeBase) -> None:
+    text = "does it hurt? how much is it? when will I see results? how many sessions? is it safe?"
+    reading = reader.read(text)
+    assert 2 <= len(reading.topics) <= 3 and all(t in knowledge.topics for t in reading.topics)

@@ -1,0 +1,108 @@
+"""The topic reader inside Rasa (components/topic_reader.py): trained and saved in a Rasa
+model storage, loaded back, and run on messages as the Rasa server runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.loading import load_data
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.conversation import PREVIOUS_TOPIC_KEY
+from bot.settings import PROJECT_DIR
+from components.topic_reader import READING_KEY, TopicReader
+
+CONFIG = {"c": 10, "vector_weight": 2, "answer_threshold": 0.5, "part_threshold": 0.4, "context_weight": 4}
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalModelStorage, Resource]]:
+    storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
+    resource = Resource("topic_reader")
+    context = ExecutionContext(GraphSchema({}), "topic_reader")
+    trainer = TopicReader.create({**TopicReader.get_default_config(), **CONFIG}, storage, resource, context)
+    trainer.train(load_data(str(PROJECT_DIR / "data" / "nlu")))
+    yield storage, resource
+
+
+@pytest.fixture(scope="module")
+def loaded(storage: tuple[LocalModelStorage, Resource]) -> TopicReader:
+    model_storage, resource = storage
+    context = ExecutionContext(GraphSchema({}), "topic_reader")
+    return TopicReader.load({**TopicReader.get_default_config(), **CONFIG}, model_storage, resource, context)
+
+
+def _parsed(reader: TopicReader, text: str, **metadata: Any) -> Message:
+    message = Message(data={TEXT: text, "metadata": metadata or None})
+    [parsed] = reader.process([message])
+    return parsed
+
+
+def test_the_loaded_reader_sets_intent_ranking_and_reading(loaded: TopicReader) -> None:
+    message = _parsed(loaded, "how much does mesotherapy cost?")
+    assert message.get(INTENT)["name"] == "faq_cost" and message.get(INTENT)["confidence"] >= 0.5
+    assert message.get(INTENT_RANKING_KEY)[0]["name"] == "faq_cost"
+    reading = message.get(READING_KEY)
+    assert reading["topics"] == ["cost"] and reading["in_context"] is False
+    assert reading["candidates"][0]["topic"] == "cost" and isinstance(
+        reading["candidates"][0]["score"], float
+    )
+    assert set(message.as_dict(only_output_properties=True)) >= {INTENT, INTENT_RANKING_KEY, READING_KEY}
+
+
+def test_each_message_is_embedded_once(loaded: TopicReader, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Sequence[str]] = []
+    encode = loaded.encoder.encode
+
+    def counting(texts: Sequence[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return encode(texts)
+
+    monkeypatch.setattr(loaded.encoder, "encode", counting)
+    _parsed(loaded, "when can I wash my hair after the treatment?")
+    assert calls == [["when can I wash my hair after the treatment?"]]
+
+
+def test_the_previous_topic_from_the_metadata_reads_a_follow_up(loaded: TopicReader) -> None:
+    reading = _parsed(loaded, "what about after?", **{PREVIOUS_TOPIC_KEY: "coffee_alcohol"}).get(READING_KEY)
+    assert reading["topics"] == ["coffee_alcohol"] and reading["in_context"] is True
+    ignored = _parsed(loaded, "what about after?", **{PREVIOUS_TOPIC_KEY: 42}).get(READING_KEY)
+    assert ignored["in_context"] is False  # only a topic id is read
+
+
+def test_several_questions_are_all_in_the_reading(loaded: TopicReader) -> None:
+    message = _parsed(loaded, "does it hurt and how much does it cost?")
+    assert message.get(INTENT)["name"] == "faq_pain"
+    assert message.get(READING_KEY)["topics"] == ["pain", "cost"]
+
+
+def test_a_message_without_text_is_left_alone(loaded: TopicReader) -> None:
+    message = Message(data={TEXT: ""})
+    loaded.process([message])
+    assert message.get(INTENT) is None
+
+
+def test_the_cache_key_follows_the_network_and_the_questions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.topic_reader as module
+
+    config = TopicReader.get_default_config()
+    key = TopicReader.fingerprint_addon(config)
+    monkeypatch.setattr(module, "data_hash", lambda knowledge: "other questions")
+    assert TopicReader.fingerprint_addon(config) != key
+
+
+def test_a_model_saved_as_files_has_no_pickle(
+    storage: tuple[LocalModelStorage, Resource], tmp_path: Path
+) -> None:
+    model_storage, resource = storage
+    with model_storage.read_from(resource) as directory:
+        files = sorted(p.name for p in Path(directory).rglob("*") if p.is_file())
+    assert files == ["classifier.json", "classifier.npz", "index.json", "vectors.npy"]
