@@ -62,6 +62,7 @@ class ReadingThresholds:
     answer: float = 0.5  # the message's top intent, to act on it
     part: float = 0.5  # each part of a message with several questions
     context_weight: float = 4.0  # how much more a follow-up weighs the previous topic
+    own_reading: float = 0.8  # a reading this confident is no follow-up, even with a pronoun
     short_words: int = 6  # a message this short may lean on the context
     with_question: bool = True  # also read a follow-up after the previous topic's question
 
@@ -161,6 +162,10 @@ class Reader:
     # Called with each batch of texts embedded (tests count the encoder's work).
     on_embed: Callable[[Sequence[str]], None] | None = None
 
+    def _follow_up_intents(self) -> set[str]:
+        """The intents a follow-up may turn into something else: topics and out of scope."""
+        return {topic.intent for topic in self.knowledge.topics.values()} | {OUT_OF_SCOPE_INTENT}
+
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         if self.on_embed is not None:
             self.on_embed(texts)
@@ -177,25 +182,37 @@ class Reader:
     def _follow_up(
         self, text: str, scored: _Scored, previous_topic: str | None, within_message: bool = False
     ) -> _Scored | None:
-        """``scored`` in the light of the previous topic, when ``text`` leans on it; else None."""
+        """``scored`` in the light of the previous topic, when ``text`` leans on it; else None.
+
+        A pronoun that points back ("how long do they last?") reads the message after the
+        previous topic's question, unless it has a clear reading of its own. Any other
+        message that leans on the context (short, or "and ...", "what about ...") keeps its
+        own reading when that is confident, the previous topic weighed more and "out of
+        scope" less; when it is not, it too is read after the previous question.
+        """
         if previous_topic is None or previous_topic not in self.knowledge.topics:
             return None
+        pointing = bool(POINTING_BACK_IN_MESSAGE.search(text))
         if within_message:
-            if not POINTING_BACK_IN_MESSAGE.search(text):
+            if not pointing:
                 return None
-        elif not leans_on_context(text, self.thresholds.short_words):
+        elif not (pointing or leans_on_context(text, self.thresholds.short_words)):
             return None
+        if scored.confidence >= self.thresholds.answer and scored.intent not in self._follow_up_intents():
+            return None  # a greeting, thanks or a request for a person is no follow-up
+        previous = self.knowledge.topic(previous_topic)
         # Within a conversation about a topic, a message that leans on it is less likely to
         # be a question from outside mesotherapy.
-        previous = self.knowledge.topic(previous_topic)
         weighed = scored.weighing(previous.intent, self.thresholds.context_weight, (OUT_OF_SCOPE_INTENT,))
         if within_message or not self.thresholds.with_question:
             return weighed
-        # The message read after the previous topic's question, as the patient meant it.
-        contextual = f"{previous.question} {text}"
-        after_question = self._score([contextual], self._embed([contextual]))[0]
-        mixed = weighed.probabilities + after_question.probabilities
-        return _Scored(scored.intents, mixed / mixed.sum())
+        own_reading_is_clear = scored.confidence >= self.thresholds.own_reading
+        if (pointing and not own_reading_is_clear) or weighed.confidence < self.thresholds.answer:
+            contextual = f"{previous.question} {text}"  # the message as the patient meant it
+            after_question = self._score([contextual], self._embed([contextual]))[0]
+            if after_question.confidence >= self.thresholds.answer:
+                return after_question
+        return weighed
 
     def read(self, text: str, previous_topic: str | None = None) -> Reading:
         vector = self._embed([text])

@@ -16,7 +16,9 @@ puts it there from the conversation's ``last_topic`` slot).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -33,6 +35,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+import bot.classifier as classifier_module
 from bot.classifier import ClassifierConfig, IntentClassifier
 from bot.conversation import PREVIOUS_TOPIC_KEY
 from bot.embedding import SentenceEncoder, network_identity, resolve_model_path
@@ -78,14 +81,16 @@ class TopicReader(GraphComponent):
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        resolve_model_path(config["model"])
+        resolve_model_path({**cls.get_default_config(), **config}["model"])
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
-        """The network's identity and the knowledge base's questions: a trained reader is
-        reused from Rasa's cache only when both are unchanged."""
-        network = network_identity(resolve_model_path(config["model"]), quantized=True)
-        return f"{network}; questions {data_hash(default_knowledge_base())}"
+        """The network's identity, the knowledge base's questions and the classifier's code: a
+        trained reader is reused from Rasa's cache only when all are unchanged."""
+        model = {**cls.get_default_config(), **config}["model"]
+        network = network_identity(resolve_model_path(model), quantized=True)
+        code = hashlib.sha256(Path(classifier_module.__file__).read_bytes()).hexdigest()[:16]
+        return f"{network}; questions {data_hash(default_knowledge_base())}; classifier {code}"
 
     @classmethod
     def create(
