@@ -26,7 +26,7 @@ import logging
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.channels.channel import OutputChannel
 from rasa.core.nlg import NaturalLanguageGenerator
-from rasa.core.tracker_store import TrackerStore
+from rasa.core.tracker_store import InMemoryTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, Event
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -90,9 +90,11 @@ async def run_or_answer_by_itself(
 
 
 def tracker_store_as_it_is(store: TrackerStore | None, domain: Domain) -> TrackerStore:
-    """``Agent._create_tracker_store`` without Rasa's ``FailSafeTrackerStore`` wrapper."""
+    """``Agent._create_tracker_store`` without Rasa's ``FailSafeTrackerStore`` wrapper. With no
+    store configured at all (``rasa test``, which loads a model on its own), Rasa's own
+    in-memory store, as Rasa does; the servers always configure one (endpoints.yml)."""
     if store is None:
-        raise ValueError("no tracker store is configured (endpoints.yml: tracker_store)")
+        return InMemoryTrackerStore(domain)
     store.domain = domain
     return store
 

@@ -150,6 +150,7 @@ def test_rest_clients_get_text_with_caveat_and_the_metadata(
                 "topic": "exercise",
                 "route": "intent",
                 "sources": list(knowledge.topic("exercise").sources),
+                "topics": ["exercise"],
             }
         }
     ]

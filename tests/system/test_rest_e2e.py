@@ -62,7 +62,12 @@ def test_each_topic_asked_in_a_patients_words(bot: BotAddress, knowledge: Knowle
         if metadata["topic"] != topic.id:
             wrong[topic.question] = metadata["topic"]
             continue
-        assert metadata == {"topic": topic.id, "route": "intent", "sources": list(topic.sources)}
+        assert metadata == {
+            "topic": topic.id,
+            "route": "intent",
+            "sources": list(topic.sources),
+            "topics": [topic.id],
+        }
         assert text.startswith(topic.answer) and text.endswith(knowledge.caveat)
     assert wrong == {}
 
@@ -93,11 +98,14 @@ def test_a_button_payload_answers_its_topic(bot: BotAddress, knowledge: Knowledg
 
 
 def test_unsure_wording_is_answered_through_retrieval(bot: BotAddress, knowledge: KnowledgeBase) -> None:
-    messages = ask(bot, "meso pls")
+    # Which short wording the classifier leaves unsure and retrieval answers depends on the
+    # trained model: re-check it after changing the NLU data.
+    messages = ask(bot, "scalp injections")
     assert _metadata(messages) == {
-        "topic": "what_is",
+        "topic": "ingredients",
         "route": "retrieval",
-        "sources": list(knowledge.topic("what_is").sources),
+        "sources": list(knowledge.topic("ingredients").sources),
+        "topics": ["ingredients"],
     }
     [text] = [m["text"] for m in messages if "text" in m]
     assert text.endswith(knowledge.caveat)
@@ -105,7 +113,7 @@ def test_unsure_wording_is_answered_through_retrieval(bot: BotAddress, knowledge
 
 def test_did_you_mean_buttons_work_over_rest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
     sender = f"patient-{uuid.uuid4()}"
-    messages = ask(bot, "after the injections", sender)
+    messages = ask(bot, "mesotherapie??", sender)
     metadata = _metadata(messages)
     assert metadata["route"] == "retrieval" and metadata["topic"] is None
     [offer] = [m for m in messages if "buttons" in m]

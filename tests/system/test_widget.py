@@ -51,7 +51,7 @@ WAIT_SECONDS = 60  # an upper bound for a reply to arrive, never a measured time
 
 # A wording today's model leaves unsure and retrieval answers with "did you mean" (the same
 # as the story "did you mean, ..." in tests/test_stories.yml and the REST test).
-DID_YOU_MEAN = "after the injections"
+DID_YOU_MEAN = "mesotherapie??"
 XSS = '<img src=x onerror="window.mesoXss=1"><b>bold</b>'
 
 
