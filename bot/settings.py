@@ -95,7 +95,7 @@ class Settings:
     # Cosine-similarity thresholds, tuned on tests/dev_questions.yml (docs/quality-and-speed.md):
     # answer when the best topic scores at least `answer` and leads the next by `margin`;
     # offer "did you mean" for topics scoring at least `suggest`; otherwise say so honestly.
-    retrieval_answer: float = field(default_factory=lambda: _env_float("RETRIEVAL_ANSWER", 0.60))
+    retrieval_answer: float = field(default_factory=lambda: _env_float("RETRIEVAL_ANSWER", 0.70))
     retrieval_suggest: float = field(default_factory=lambda: _env_float("RETRIEVAL_SUGGEST", 0.52))
     retrieval_margin: float = field(default_factory=lambda: _env_float("RETRIEVAL_MARGIN", 0.04))
     # Bad input (bot/messages.py, channels/rest.py, docs/bad-input.md): the longest message

@@ -2,8 +2,10 @@
 
 - **BM25** over the knowledge base's questions (rank_bm25): answers its best topic when the
   score reaches a threshold chosen on the dev questions, otherwise has no answer.
-- **Embedding nearest neighbour alone**: the bot's own retriever (same model, same index,
-  same thresholds) without the intent classifier or the safety screen.
+- **Embedding nearest neighbour alone**: the bot's own retriever (same model, same index)
+  without the reader or the safety screen, its thresholds chosen on the dev questions for
+  retrieval alone (``make tune``'s choice), not the bot's, which serve only the messages the
+  reader is unsure of.
 - **Rasa's default pipeline and policies** (the configuration ``rasa init`` generates,
   ``bench/rasa_init/config.yml``) trained on the same data: its predicted intent, routed
   as the bot's rules route it.

@@ -57,6 +57,7 @@ from tooling.evaluation import (
     retrieval_report,
     summarize,
     summary_markdown,
+    tune_thresholds,
     turns_markdown,
 )
 from tooling.load import (
@@ -171,6 +172,7 @@ def tune_reader(args: argparse.Namespace) -> int:
         "answer": args.answer,
         "part": args.part,
         "context_weight": args.context_weight,
+        "retrieval_answer": args.retrieval_answer,
     }
     trials = tune(
         knowledge, default_safety_rules(), configured_thresholds(settings), settings.retrieval_model, grid
@@ -295,7 +297,11 @@ def _baselines(
     """BM25, embedding search alone and Rasa's default configuration on the same questions."""
     settings = load_settings()
     ranker = knowledge_bm25(knowledge)
-    threshold = tune_bm25_threshold(ranker, load_questions(Path(args.tune_questions), knowledge.topics))
+    dev = load_questions(Path(args.tune_questions), knowledge.topics)
+    threshold = tune_bm25_threshold(ranker, dev)
+    retriever = build_retriever(knowledge, settings)
+    dev = [q for q in dev if q.kind != EMERGENCY]
+    retriever.thresholds = tune_thresholds(dev, [retriever.candidates(q.text) for q in dev])
     model = Path(args.baseline_model)
     if not model.exists():
         raise ServerError(f"no baseline model at {model}: run `make baseline` (make eval does)")
@@ -307,8 +313,9 @@ def _baselines(
             summarize(judge(questions, bm25_answerer(ranker, threshold))),
         ),
         Compared(
-            f"embedding nearest neighbour alone ({settings.retrieval_model}, same thresholds)",
-            summarize(judge(questions, retrieval_answerer(build_retriever(knowledge, settings)))),
+            f"embedding nearest neighbour alone ({settings.retrieval_model}, answers at "
+            f"{retriever.thresholds.answer:.2f}, tuned on the dev set)",
+            summarize(judge(questions, retrieval_answerer(retriever))),
         ),
         Compared(
             "Rasa's default pipeline and policies (rasa init), same data",
@@ -502,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         ("--answer", [0.4, 0.5, 0.6]),
         ("--part", [0.4, 0.5]),
         ("--context-weight", [2.0, 4.0, 8.0]),
+        ("--retrieval-answer", [0.6, 0.7]),
     ):
         reader.add_argument(name, nargs="+", type=float, default=default)
     reader.add_argument("--json", default=str(PROJECT_DIR / "results" / "reader_tuning.json"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bot.answers import TOPIC_EMERGENCY, TOPIC_HANDOFF, TOPIC_OUT_OF_SCOPE
@@ -134,6 +134,7 @@ class Trial:
     c: float
     vector_weight: float
     thresholds: ReadingThresholds
+    retrieval_answer: float  # retrieval's answer threshold, for the messages the reader is unsure of
     scores: Scores
     train_seconds: float
 
@@ -158,12 +159,16 @@ def tune(
             knowledge, encoder, examples, ClassifierConfig(c=c, vector_weight=weight), ReadingThresholds()
         )
         seconds = time.perf_counter() - started
-        for answer_at, part, context in itertools.product(
-            grid["answer"], grid["part"], grid["context_weight"]
+        for answer_at, part, context, retrieval_answer in itertools.product(
+            grid["answer"],
+            grid["part"],
+            grid["context_weight"],
+            grid.get("retrieval_answer", [retrieval.answer]),
         ):
             reader.thresholds = ReadingThresholds(answer=answer_at, part=part, context_weight=context)
-            scores = score(reader, rules, retrieval, questions, conversations, several)
-            trials.append(Trial(c, weight, reader.thresholds, scores, seconds))
+            fallback = replace(retrieval, answer=retrieval_answer)
+            scores = score(reader, rules, fallback, questions, conversations, several)
+            trials.append(Trial(c, weight, reader.thresholds, retrieval_answer, scores, seconds))
     return trials
 
 
@@ -178,15 +183,16 @@ def trials_markdown(trials: Sequence[Trial], limit: int = 15) -> str:
         reverse=True,
     )
     lines = [
-        "| C | vector weight | answer | part | context weight | topic right | answered wrong "
-        "| out of scope rejected | conversation turns | several questions | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| C | vector weight | answer | part | context weight | retrieval answer | topic right "
+        "| answered wrong | out of scope rejected | conversation turns | several questions | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in ranked[:limit]:
         s, th = t.scores, t.thresholds
         lines.append(
             f"| {t.c:g} | {t.vector_weight:g} | {th.answer:g} | {th.part:g} | {th.context_weight:g} "
-            f"| {s.topic_right:.3f} | {s.answered_wrong:.3f} | {s.out_of_scope_rejected:.3f} "
+            f"| {t.retrieval_answer:g} | {s.topic_right:.3f} | {s.answered_wrong:.3f} "
+            f"| {s.out_of_scope_rejected:.3f} "
             f"| {s.turns_right:.3f} | {s.several_right:.3f} | {t.train_seconds:.1f} |"
         )
     return "\n".join(lines)
@@ -198,6 +204,7 @@ def trials_json(trials: Sequence[Trial]) -> list[dict[str, Any]]:
             "c": t.c,
             "vector_weight": t.vector_weight,
             **asdict(t.thresholds),
+            "retrieval_answer": t.retrieval_answer,
             **asdict(t.scores),
             "train_s": t.train_seconds,
         }

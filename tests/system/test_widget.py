@@ -49,9 +49,9 @@ WAIT_SECONDS = 60  # an upper bound for a reply to arrive, never a measured time
 
 # --- the widget in a real browser, on the real bot ---------------------------------------------
 
-# A wording today's model leaves unsure and retrieval answers with "did you mean" (the same
-# as the story "did you mean, ..." in tests/test_stories.yml and the REST test).
-DID_YOU_MEAN = "mesotherapie??"
+# A wording today's model leaves unsure and retrieval answers with "did you mean", even
+# asked right after an answer: long enough not to be read as a follow-up of that answer.
+DID_YOU_MEAN = "my friend mentioned mesotherapie to me the other day"
 XSS = '<img src=x onerror="window.mesoXss=1"><b>bold</b>'
 
 
