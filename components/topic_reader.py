@@ -142,7 +142,11 @@ class TopicReader(GraphComponent):
         with self._model_storage.write_to(self._resource) as directory:
             self.reader.classifier.save(directory / CLASSIFIER_DIR)
             save_index(self.reader.index, directory / INDEX_DIR)
-        logger.info("Trained the topic reader on %d examples.", len(self.reader.index.questions))
+        logger.info(
+            "Trained the topic reader on %d examples; %d questions in its index.",
+            len(examples),
+            len(self.reader.index.questions),
+        )
         return self._resource
 
     @classmethod

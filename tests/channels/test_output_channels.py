@@ -27,8 +27,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswerFaq
 from actions.safety import ActionEscalateEmergency
+from bot.answers import compose_answers
 from bot.knowledge import KnowledgeBase
-from bot.settings import PROJECT_DIR
+from bot.settings import PROJECT_DIR, load_settings
 
 Delivered = list[dict[str, Any]]
 
@@ -109,6 +110,34 @@ def test_each_answer_arrives_as_one_message_with_its_caveat(
         assert len(texts) == 1, (channel_name, topic.id, texts)
         assert texts[0].startswith(topic.answer), (channel_name, topic.id)
         assert texts[0].endswith(knowledge.caveat), (channel_name, topic.id)
+
+
+# Three long answers: together they overflow an SMS (1,600 characters), not Telegram.
+SEVERAL = ("side_effects", "contraindications", "effectiveness_hair")
+
+
+@pytest.mark.parametrize("channel_name", sorted(CHANNELS))
+def test_several_answers_arrive_as_one_message_with_the_caveat_once_at_the_end(
+    channel_name: str, knowledge: KnowledgeBase, make_tracker: Callable[..., Tracker], domain: dict[str, Any]
+) -> None:
+    topics = [knowledge.topic(t) for t in SEVERAL]
+    assert sum(len(t.full_answer) for t in topics) > 1600  # the test needs answers that overflow SMS
+    sent: Delivered = []
+    reading = {"topics": list(SEVERAL), "candidates": []}
+    tracker = make_tracker(topics[0].intent, "three questions", channel=channel_name, reading=reading)
+    asyncio.run(_deliver(channel_name, CHANNELS[channel_name](sent), tracker, domain))
+    texts = [message["text"] for message in sent if message.get("text")]
+    assert len(texts) == 1, texts
+    assert texts[0].endswith(knowledge.caveat) and texts[0].count(knowledge.caveat) == 1
+    assert texts[0].startswith(topics[0].title)
+    limit = load_settings().reply_limits.get(channel_name)
+    answered = [t for t in topics if t.full_answer in texts[0]]
+    if limit is None or len(compose_answers(knowledge, topics).text) <= limit:
+        assert answered == topics, channel_name
+    else:
+        assert len(texts[0]) <= limit and answered and answered == topics[: len(answered)]
+        left = [t.title for t in topics[len(answered) :]]
+        assert all(title in texts[0] for title in left), (channel_name, left)
 
 
 @pytest.mark.parametrize("channel_name", sorted(CHANNELS))
