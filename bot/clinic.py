@@ -6,6 +6,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.settings import load_settings
 from bot.yaml_files import InvalidData, read_yaml
@@ -27,11 +28,21 @@ class ClinicError(InvalidData):
     summary = "clinic details are invalid"
 
 
+# Where the clinic is: the time zone the messaging apps' patients are answered in (an IANA
+# name such as America/New_York); the widget sends each patient's own.
+TIME_ZONE_FIELD = "time_zone"
+
+
 @dataclass(frozen=True)
 class Clinic:
     details: Mapping[str, str]
     # True while the file still holds the shipped example values.
     example: bool = False
+    time_zone: str = "UTC"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
 
 def load_clinic(path: Path) -> Clinic:
@@ -47,7 +58,14 @@ def load_clinic(path: Path) -> Clinic:
         for name in CLINIC_FIELDS
         if not isinstance(data.get(name), str) or not data[name].strip()
     ]
-    unknown = sorted(set(data) - set(CLINIC_FIELDS) - {"example"})
+    unknown = sorted(set(data) - set(CLINIC_FIELDS) - {"example", TIME_ZONE_FIELD})
+    zone = data.get(TIME_ZONE_FIELD)
+    try:
+        ZoneInfo(str(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            f"{path}: '{TIME_ZONE_FIELD}' must be a time zone name such as America/New_York, not {zone!r}"
+        )
     if unknown:
         problems.append(f"{path}: unknown fields {', '.join(unknown)}")
     url = data.get("booking_url")
@@ -56,7 +74,7 @@ def load_clinic(path: Path) -> Clinic:
     if problems:
         raise ClinicError(problems)
     details = {name: " ".join(data[name].split()) for name in CLINIC_FIELDS}
-    return Clinic(details=details, example=data.get("example") is True)
+    return Clinic(details=details, example=data.get("example") is True, time_zone=str(zone))
 
 
 @functools.lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ GOOD = {
     "booking_url": "https://riverside.example/book",
     "opening_hours": "Monday to Friday,\n9 am to 6 pm",
     "emergency_number": "911",
+    "time_zone": "America/Chicago",
 }
 
 
@@ -36,15 +37,18 @@ def test_a_clinics_own_file_loads_with_whitespace_tidied(tmp_path: Path) -> None
     assert clinic.example is False
     assert clinic.details["clinic_name"] == "Riverside Dermatology"
     assert clinic.details["opening_hours"] == "Monday to Friday, 9 am to 6 pm"
+    assert clinic.zone.key == "America/Chicago"
 
 
 def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
     data = {**GOOD, "clinic_phone": 5550199, "booking_url": "riverside.example/book", "fax": "x"}
+    data["time_zone"] = "Riverside/Nowhere"
     del data["emergency_number"]
     with pytest.raises(ClinicError) as raised:
         load_clinic(_file(tmp_path, data))
     problems = raised.value.problems
-    assert len(problems) == 4
+    assert len(problems) == 5
+    assert any("'time_zone' must be a time zone name" in p for p in problems)
     assert any("'clinic_phone' must be non-empty text (quote numbers)" in p for p in problems)
     assert any("'emergency_number'" in p for p in problems)
     assert any("unknown fields fax" in p for p in problems)
