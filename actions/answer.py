@@ -1,17 +1,71 @@
 """Answers a patient's FAQ question (or several in one message) with each topic's answer,
-its sources, and the caveat once at the end."""
+its sources, and the caveat once at the end; an aftercare question with when the treatment
+was first gets when the sources' waiting time ends (bot/aftercare.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import send_no_match
-from actions.reply import asks_personal_advice, read_topics, remember_topic, reply_limit, send_reply
+from actions.reply import (
+    asks_personal_advice,
+    latest_text,
+    now_in,
+    patient_zone,
+    read_topics,
+    remember_topic,
+    reply_limit,
+    send_reply,
+)
+from bot.aftercare import (
+    answer_aftercare,
+    default_aftercare,
+    lasting_notice,
+    lasts_longer_than_described,
+)
 from bot.answers import compose_answers
-from bot.knowledge import default_knowledge_base
+from bot.clinic import default_clinic
+from bot.conversation import ASKED_TIME_SLOT, TREATMENT_TIME_SLOT
+from bot.knowledge import Topic, default_knowledge_base
+from bot.treatment_time import TreatmentTime
+
+
+def _known_time(tracker: Tracker) -> TreatmentTime | None:
+    value = tracker.get_slot(TREATMENT_TIME_SLOT)
+    try:
+        return TreatmentTime.from_dict(value) if isinstance(value, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _aftercare(
+    tracker: Tracker, topics: list[Topic]
+) -> tuple[str, str, dict[str, Any], list[dict[str, Any]]]:
+    """What to say before the general answer and after it, the metadata, the slots it sets."""
+    rules, text = default_aftercare(), latest_text(tracker)
+    zone = patient_zone(tracker)
+    now = now_in(zone)
+    lines: list[str] = []
+    if lasts_longer_than_described(rules, text, now):
+        lines.append(lasting_notice(rules, default_clinic()))
+    ids = [t.id for t in topics]
+    answer = None
+    if rules.topics.intersection(ids):
+        may_ask = not tracker.get_slot(ASKED_TIME_SLOT)
+        answer = answer_aftercare(rules, ids, text, now, _known_time(tracker), may_ask)
+    if answer is None:
+        return "\n".join(lines), "", {}, []
+    events: list[dict[str, Any]] = []
+    if answer.read is not None:
+        events.append(SlotSet(TREATMENT_TIME_SLOT, answer.read.to_dict()))
+    if answer.asks_time:
+        events.append(SlotSet(ASKED_TIME_SLOT, True))
+    follow = rules.says["ask_time"] if answer.asks_time else ""
+    return "\n".join([*lines, *answer.lines]), follow, {"aftercare": answer.metadata(zone)}, events
 
 
 class ActionAnswerFaq(Action):
@@ -31,8 +85,16 @@ class ActionAnswerFaq(Action):
         # screen may have chosen another topic for a personal question, or a button was pressed).
         found = [t for t in read_topics(tracker) if t in knowledge.topics]
         topics = [knowledge.topic(t) for t in found] if found[:1] == [topic.id] else [topic]
+        lead, follow, extra, events = _aftercare(tracker, topics)
         answer = compose_answers(
-            knowledge, topics, personal=asks_personal_advice(tracker), max_chars=reply_limit(tracker)
+            knowledge,
+            topics,
+            personal=asks_personal_advice(tracker),
+            max_chars=reply_limit(tracker),
+            lead=lead,
+            follow=follow,
         )
-        send_reply(dispatcher, tracker, answer.custom, text=answer.text)
-        return remember_topic(dict(answer.extra)["topics"][-1])
+        custom = answer.custom
+        custom["data"].update(extra)
+        send_reply(dispatcher, tracker, custom, text=answer.text)
+        return [*remember_topic(dict(answer.extra)["topics"][-1]), *events]

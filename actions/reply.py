@@ -3,19 +3,25 @@ NLU's topic reader found (components/topic_reader.py); remembers the topic just 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.answers import metadata_for
+from bot.clinic import default_clinic
 from bot.conversation import LAST_TOPIC_SLOT
 from bot.retrieval import Candidate
 from bot.safety import default_safety_rules
 from bot.settings import load_settings
 
 READING_KEY = "reading"  # components/topic_reader.py
+# The patient's IANA time zone in a message's metadata: the widget sends the browser's, a
+# REST client may send one; the messaging apps send none (the clinic's is used).
+TIME_ZONE_KEYS = ("tz", "time_zone", "timezone")
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -69,3 +75,21 @@ def read_candidates(tracker: Tracker) -> list[Candidate]:
 def reply_limit(tracker: Tracker) -> int | None:
     """The longest message the patient's channel delivers whole (None: no limit)."""
     return load_settings().reply_limits.get(tracker.get_latest_input_channel() or "")
+
+
+def patient_zone(tracker: Tracker) -> ZoneInfo:
+    """The time zone the patient's message came with, else the clinic's (data/clinic.yml)."""
+    metadata = tracker.latest_message.get("metadata") or {}
+    for key in TIME_ZONE_KEYS:
+        name = metadata.get(key) if isinstance(metadata, dict) else None
+        if isinstance(name, str) and 0 < len(name) <= 64:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                break  # not a time zone: the clinic's
+    return default_clinic().zone
+
+
+def now_in(zone: ZoneInfo) -> datetime:
+    """The current time in ``zone`` (tests freeze it here)."""
+    return datetime.now(zone)

@@ -69,17 +69,28 @@ def _source_names(knowledge: KnowledgeBase, topic: Topic) -> str:
 
 
 def compose_answer(
-    knowledge: KnowledgeBase, topic: Topic, route: str = ROUTE_INTENT, personal: bool = False
+    knowledge: KnowledgeBase,
+    topic: Topic,
+    route: str = ROUTE_INTENT,
+    personal: bool = False,
+    lead: str = "",
+    follow: str = "",
 ) -> Answer:
     """The answer text in the knowledge base's layout, always ending with the caveat.
 
     The layout has no blank lines, so every channel delivers answer, sources and caveat
     as one message (Rasa's channels split text on blank lines). A patient asking about
     their own situation (``personal``) first reads that the decision is their doctor's.
+    ``lead`` (one line or more, no blank line) answers the question asked before the general
+    answer: when an aftercare window ends (bot/aftercare.py); ``follow`` comes right after the
+    answer: a question back ("When was your treatment?").
     """
+    answer = f"{topic.full_answer}\n{follow}" if follow else topic.full_answer
     text = knowledge.layout.format(
-        answer=topic.full_answer, sources=_source_names(knowledge, topic), caveat=knowledge.caveat
+        answer=answer, sources=_source_names(knowledge, topic), caveat=knowledge.caveat
     )
+    if lead:
+        text = f"{lead}\n{text}"
     if personal:
         text = f"{knowledge.replies.personal_advice}\n{text}"
     extra: tuple[tuple[str, Any], ...] = (("topics", [topic.id]),)
@@ -94,6 +105,8 @@ def compose_answers(
     route: str = ROUTE_INTENT,
     personal: bool = False,
     max_chars: int | None = None,
+    lead: str = "",
+    follow: str = "",
 ) -> Answer:
     """One message answering several questions: each topic's answer with its title and
     sources, in the patient's order, then the caveat once, at the end.
@@ -104,16 +117,17 @@ def compose_answers(
     the topics answered; ``topic`` is the first of them.
     """
     if len(topics) == 1:
-        return compose_answer(knowledge, topics[0], route, personal)
+        return compose_answer(knowledge, topics[0], route, personal, lead, follow)
     parts = [
         knowledge.part_layout.format(title=t.title, answer=t.full_answer, sources=_source_names(knowledge, t))
         for t in topics
     ]
     prefix = f"{knowledge.replies.personal_advice}\n" if personal else ""
+    prefix += f"{lead}\n" if lead else ""
     count = len(topics)
     while True:
         left = topics[count:]
-        answers = "\n".join(parts[:count])
+        answers = "\n".join([*parts[:count], *([follow] if follow else [])])
         if left:
             titles = ", ".join(t.title for t in left)
             answers += "\n" + knowledge.replies.also_asked.format(titles=titles)
@@ -122,7 +136,7 @@ def compose_answers(
             break
         count -= 1
     if count == 1 and max_chars is not None and len(text) > max_chars:
-        return compose_answer(knowledge, topics[0], route, personal)  # one answer always fits
+        return compose_answer(knowledge, topics[0], route, personal, lead, follow)  # one answer always fits
     answered = topics[:count]
     sources = tuple(dict.fromkeys(source for t in answered for source in t.sources))
     extra: list[tuple[str, Any]] = [("topics", [t.id for t in answered])]

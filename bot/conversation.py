@@ -10,3 +10,7 @@ follow-up in its light. A topic answered longer ago than ``CONTEXT_SECONDS`` is 
 LAST_TOPIC_SLOT = "last_topic"
 PREVIOUS_TOPIC_KEY = "previous_topic"
 CONTEXT_SECONDS = 30 * 60
+# When the patient's treatment was, once they said it (bot/treatment_time.py, as a dict), and
+# whether the bot has asked for it: it asks once per conversation.
+TREATMENT_TIME_SLOT = "treatment_time"
+ASKED_TIME_SLOT = "asked_treatment_time"

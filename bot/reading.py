@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bot.aftercare import default_aftercare
 from bot.classifier import ClassifierConfig, IntentClassifier
 from bot.knowledge import FAQ_INTENT_PREFIX, KnowledgeBase
 from bot.retrieval import Candidate, Encoder, RetrievalIndex, build_index
+from bot.treatment_time import mentions_time
 
 # The intent Rasa's rules send to the fallback action (retrieval, did-you-mean, no-match).
 FALLBACK_INTENT = "nlu_fallback"
@@ -161,6 +163,20 @@ class Reader:
     thresholds: ReadingThresholds = field(default_factory=ReadingThresholds)
     # Called with each batch of texts embedded (tests count the encoder's work).
     on_embed: Callable[[Sequence[str]], None] | None = None
+    # Topics whose answer depends on when the treatment was (bot/aftercare.py): after one, a
+    # message that says when ("I had it 12 hours ago") answers that topic's question.
+    timed_topics: frozenset[str] = field(default_factory=lambda: default_aftercare().topics)
+
+    def _says_when(self, text: str, scored: _Scored, previous_topic: str | None) -> _Scored | None:
+        """The previous topic, for a message that tells when the treatment was after a
+        question whose answer depends on it, unless the message clearly asks something else."""
+        if previous_topic not in self.timed_topics or not mentions_time(text):
+            return None
+        own = self._topic(scored.intent)
+        if own is not None and own != previous_topic and scored.confidence >= self.thresholds.own_reading:
+            return None  # "I had it yesterday, does it hurt this much?": its own question
+        intent = self.knowledge.topic(previous_topic).intent
+        return _Scored(scored.intents, np.array([1.0 if i == intent else 0.0 for i in scored.intents]))
 
     def _follow_up_intents(self) -> set[str]:
         """The intents a follow-up may turn into something else: topics and out of scope."""
@@ -218,7 +234,9 @@ class Reader:
         vector = self._embed([text])
         whole = self._score([text], vector)[0]
         candidates = tuple(self.index.search(vector[0]))
-        follow_up = self._follow_up(text, whole, previous_topic)
+        follow_up = self._says_when(text, whole, previous_topic) or self._follow_up(
+            text, whole, previous_topic
+        )
         chosen = follow_up or whole
         in_context = follow_up is not None and follow_up.intent != whole.intent
         topics = self._parts_topics(text)

@@ -54,6 +54,8 @@ def make_tracker() -> Callable[..., Tracker]:
         channel: str = "rest",
         confidence: float = 0.95,
         reading: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        slots: dict[str, Any] | None = None,
     ) -> Tracker:
         latest = {
             "text": text,
@@ -63,13 +65,15 @@ def make_tracker() -> Callable[..., Tracker]:
         }
         if reading is not None:  # what the topic reader found (components/topic_reader.py)
             latest["reading"] = reading
+        if metadata is not None:  # what the client sent with the message (a time zone)
+            latest["metadata"] = metadata
         events = [
             {"event": "action", "name": "action_listen"},
             {"event": "user", "text": text, "parse_data": latest, "input_channel": channel},
         ]
         return Tracker(
             sender_id="patient-test",
-            slots={},
+            slots=dict(slots or {}),
             latest_message=latest,
             events=events,
             paused=False,

@@ -244,12 +244,26 @@
     this.send(text, text);
   };
 
+  // The browser's IANA time zone ("Europe/Madrid"): aftercare times are worked out in the
+  // patient's own time. Null where the browser does not say.
+  function browserTimeZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    } catch (e) {
+      return null;
+    }
+  }
+
   // `shown` is what the patient sees as their message (a button's title); `message` is
   // what the bot gets (the typed text, or the button's payload).
   MesoChat.prototype.send = function (message, shown) {
     if (!this.ready) return;
     this.add({ from: "patient", text: shown });
-    this.socket.emit("user_uttered", { message: message, session_id: this.sessionId });
+    this.socket.emit("user_uttered", {
+      message: message,
+      session_id: this.sessionId,
+      metadata: { tz: browserTimeZone() },
+    });
     this.showTyping(true);
     this.input.focus();
   };

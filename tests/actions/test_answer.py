@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -11,7 +12,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswerFaq
-from bot.knowledge import KnowledgeBase
+from bot.aftercare import default_aftercare
+from bot.clinic import default_clinic
+from bot.conversation import ASKED_TIME_SLOT, TREATMENT_TIME_SLOT
+from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.settings import load_settings
 
 MakeTracker = Callable[..., Tracker]
@@ -121,3 +125,99 @@ def test_on_a_messaging_app_several_answers_fit_one_message(
     [message] = dispatcher.messages
     limit = load_settings().reply_limits[channel]
     assert len(message["text"]) <= limit and message["text"].endswith(knowledge.caveat)
+
+
+# --- aftercare that knows when the treatment was (bot/aftercare.py) ---------------------------
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """Now: 2026-06-17 at 03:00 UTC (a Wednesday), in whatever zone the action asks for."""
+    instant = datetime(2026, 6, 17, 3, 0, tzinfo=timezone.utc)
+    monkeypatch.setattr("actions.answer.now_in", lambda zone: instant.astimezone(zone))
+    return instant
+
+
+def _aftercare(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(message["custom"]["data"]["aftercare"])
+
+
+def test_the_widgets_time_zone_is_the_patients(
+    frozen_clock: datetime,
+    dispatcher: CollectingDispatcher,
+    make_tracker: MakeTracker,
+    domain: dict[str, Any],
+) -> None:
+    text = "I had it 3 hours ago, can I wash my hair now?"
+    tracker = make_tracker("faq_washing_hair", text, "socketio", metadata={"tz": "Asia/Tokyo"})
+    events = _run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    rules = default_aftercare()
+    assert _aftercare(message) == [
+        {
+            "activity": "washing_hair",
+            "wait_hours": 24,
+            "treated_at": "2026-06-17T09:00:00+09:00",
+            "ends_at": "2026-06-18T09:00:00+09:00",
+            "passed": False,
+        }
+    ]
+    expected = rules.says["not_passed"].format(
+        hours="24", activity="washing your hair", ends=rules.when["tomorrow"].format(time="9:00 am")
+    )
+    assert message["text"].startswith(expected) and message["text"].endswith(default_knowledge_base().caveat)
+    saved = [e["value"] for e in events if e["name"] == TREATMENT_TIME_SLOT]
+    assert saved and saved[0]["earliest"].startswith("2026-06-17T00:00:00")
+
+
+@pytest.mark.parametrize("metadata", [None, {"tz": "Mars/Olympus_Mons"}, {"tz": 5}])
+def test_without_a_time_zone_the_clinics_is_used(
+    frozen_clock: datetime,
+    make_tracker: MakeTracker,
+    domain: dict[str, Any],
+    metadata: dict[str, Any] | None,
+) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("faq_exercise", "had it 12 hours ago, gym ok?", "rest", metadata=metadata)
+    _run(dispatcher, tracker, domain)
+    [entry] = _aftercare(dispatcher.messages[0])
+    offset = frozen_clock.astimezone(default_clinic().zone).isoformat()[-6:]
+    assert entry["treated_at"].endswith(offset) and entry["passed"] is False
+
+
+def test_the_time_is_asked_once_after_the_general_answer(
+    frozen_clock: datetime, make_tracker: MakeTracker, domain: dict[str, Any]
+) -> None:
+    rules, knowledge = default_aftercare(), default_knowledge_base()
+    dispatcher = CollectingDispatcher()
+    events = _run(dispatcher, make_tracker("faq_exercise", "when can I go back to the gym?"), domain)
+    [message] = dispatcher.messages
+    assert message["text"].startswith(knowledge.topic("exercise").full_answer + "\n" + rules.says["ask_time"])
+    assert {"event": "slot", "timestamp": None, "name": ASKED_TIME_SLOT, "value": True} in events
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("faq_exercise", "and running?", slots={ASKED_TIME_SLOT: True})
+    _run(dispatcher, tracker, domain)
+    assert rules.says["ask_time"] not in dispatcher.messages[0]["text"]
+
+
+def test_a_time_told_earlier_in_the_conversation_is_used(
+    frozen_clock: datetime, make_tracker: MakeTracker, domain: dict[str, Any]
+) -> None:
+    told = {"earliest": "2026-06-14T03:00:00+00:00", "latest": "2026-06-14T03:00:00+00:00", "expression": "x"}
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("faq_exercise", "can I go running now?", slots={TREATMENT_TIME_SLOT: told})
+    _run(dispatcher, tracker, domain)
+    [entry] = _aftercare(dispatcher.messages[0])
+    assert entry["passed"] is True and entry["ends_at"].startswith("2026-06-1")
+
+
+def test_side_effects_that_last_too_long_point_to_the_clinic(
+    frozen_clock: datetime, make_tracker: MakeTracker, domain: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    text = "my scalp is still swollen and bruised two weeks later, is that normal?"
+    _run(dispatcher, make_tracker("faq_side_effects", text), domain)
+    [message] = dispatcher.messages
+    assert default_clinic().details["clinic_phone"] in message["text"]
+    assert message["text"].startswith(default_aftercare().says["lasting"].split("{")[0])
+    assert message["text"].endswith(default_knowledge_base().caveat)

@@ -180,6 +180,10 @@ def test_rest_clients_get_text_with_caveat_and_the_metadata(
                 "route": "intent",
                 "sources": list(knowledge.topic("exercise").sources),
                 "topics": ["exercise"],
+                # No time given: the sources' 48 hours, not yet placed in time.
+                "aftercare": [
+                    {"activity": "exercise", "wait_hours": 48, "treated_at": None, "ends_at": None, "passed": None}
+                ],
             }
         }
     ]
