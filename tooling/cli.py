@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bot.aftercare import AFTERCARE_FILE, load_aftercare
 from bot.answers import compose_answer
 from bot.clinic import load_clinic
 from bot.embedding import EmbeddingError
@@ -116,8 +117,16 @@ def validate(_: argparse.Namespace) -> int:
         f"({sum(len(f.patterns) for f in rules.red_flags)} patterns), "
         f"{len(rules.situations)} personal-advice situations."
     )
+    aftercare = load_aftercare(settings.faq_dir / AFTERCARE_FILE, knowledge)
+    timed = ", ".join(f"{a.id} {a.wait_hours:g} h" for a in aftercare.activities if a.wait_hours)
+    print(
+        f"Aftercare rules OK: {len(aftercare.activities)} activities ({timed}; the others have no duration)."
+    )
     clinic = load_clinic(settings.clinic_file)
-    print(f"Clinic details OK: {clinic.details['clinic_name']} ({settings.clinic_file}).")
+    print(
+        f"Clinic details OK: {clinic.details['clinic_name']}, time zone {clinic.time_zone} "
+        f"({settings.clinic_file})."
+    )
     if clinic.example:
         print(
             f"warning: {settings.clinic_file} holds the shipped EXAMPLE contact details; patients "

@@ -182,7 +182,13 @@ def test_rest_clients_get_text_with_caveat_and_the_metadata(
                 "topics": ["exercise"],
                 # No time given: the sources' 48 hours, not yet placed in time.
                 "aftercare": [
-                    {"activity": "exercise", "wait_hours": 48, "treated_at": None, "ends_at": None, "passed": None}
+                    {
+                        "activity": "exercise",
+                        "wait_hours": 48,
+                        "treated_at": None,
+                        "ends_at": None,
+                        "passed": None,
+                    }
                 ],
             }
         }

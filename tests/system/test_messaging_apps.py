@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.aftercare import default_aftercare
+from bot.clinic import default_clinic
 from bot.knowledge import KnowledgeBase
 from channels.rest import conversation_id
 from rasa_server.stores import ConversationStore
@@ -292,3 +295,23 @@ def test_e2e_several_questions_by_sms_arrive_in_one_sms_with_one_caveat(
     answered = [t for t in asked if knowledge.topic(t).answer in sms]
     named = [t for t in asked if t not in answered and knowledge.topic(t).title in sms]
     assert answered[:1] == ["pain"] and len(answered) + len(named) == 3  # what did not fit is named
+
+
+@pytest.mark.e2e
+def test_e2e_an_sms_aftercare_answer_is_in_the_clinics_time_zone(running_bot: RunningBot) -> None:
+    """SMS sends no time zone: the end of the waiting time is given in the clinic's."""
+    rules, zone = default_aftercare(), default_clinic().zone
+    url, phone = f"{running_bot.url}/twilio", new_phone()
+    running_bot.fake_api.calls.clear()
+    form = twilio_form("I had it 3 hours ago, can I wash my hair now?", phone)
+    before = datetime.now(zone)
+    assert asyncio.run(post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))).status == 204
+    after = datetime.now(zone)
+    [sms] = running_bot.fake_api.sent_texts()
+    expected = {
+        rules.says["not_passed"].format(
+            hours="24", activity="washing your hair", ends=rules.format_time(now + timedelta(hours=21), now)
+        )
+        for now in (before, after)
+    }
+    assert any(sms.startswith(sentence) for sentence in expected), (sms[:200], expected)

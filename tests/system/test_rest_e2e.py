@@ -7,6 +7,7 @@ import concurrent.futures
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import requests
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 
+from bot.aftercare import default_aftercare
 from bot.clinic import default_clinic
 from bot.knowledge import KnowledgeBase
 from channels.rest import conversation_id
@@ -251,3 +253,61 @@ def test_after_an_emergency_there_is_no_topic_to_follow_up(bot: BotAddress) -> N
     urgent = _metadata(ask(bot, "what about after? my lips are swelling up and I can't breathe", sender))
     assert urgent["route"] == "safety"
     assert _metadata(ask(bot, "what about after?", sender))["topic"] != "coffee_alcohol"
+
+
+# --- aftercare that knows when the treatment was (bot/aftercare.py) ---------------------------
+
+
+def _ask_with(bot: BotAddress, text: str, metadata: dict[str, Any], sender: str) -> list[dict[str, Any]]:
+    body = {"sender": sender, "message": text, "metadata": metadata}
+    response = requests.post(bot.rest_url, json=body, timeout=30)
+    response.raise_for_status()
+    messages: list[dict[str, Any]] = response.json()
+    return messages
+
+
+def test_aftercare_is_worked_out_in_the_time_zone_the_client_sends(bot: BotAddress) -> None:
+    before = datetime.now(timezone.utc)
+    messages = _ask_with(
+        bot, "I had it 3 hours ago, can I wash my hair now?", {"tz": "Asia/Kolkata"}, f"p-{uuid.uuid4()}"
+    )
+    after = datetime.now(timezone.utc)
+    data = _metadata(messages)
+    assert data["topic"] == "washing_hair"
+    [entry] = data["aftercare"]
+    treated, ends = datetime.fromisoformat(entry["treated_at"]), datetime.fromisoformat(entry["ends_at"])
+    assert entry["treated_at"].endswith("+05:30") and entry["passed"] is False
+    assert (
+        before - timedelta(hours=3, seconds=1) <= treated <= after - timedelta(hours=3) + timedelta(seconds=1)
+    )
+    assert ends - treated == timedelta(hours=24)
+
+
+def test_the_bot_asks_when_and_the_next_message_answers_it(bot: BotAddress) -> None:
+    rules, sender = default_aftercare(), f"p-{uuid.uuid4()}"
+    first = ask(bot, "when can I go back to the gym after meso?", sender)
+    [text] = [m["text"] for m in first if "text" in m]
+    assert rules.says["ask_time"] in text
+    second = ask(bot, "I had it 12 hours ago", sender)
+    data = _metadata(second)
+    assert data["topic"] == "exercise"
+    [entry] = data["aftercare"]
+    assert entry["passed"] is False and entry["treated_at"] is not None
+    [text] = [m["text"] for m in second if "text" in m]
+    assert rules.says["ask_time"] not in text
+
+
+@pytest.mark.parametrize(
+    "text", ["I had it 300 years ago, can I wash my hair?", "in -5 hours can I wash my hair"]
+)
+def test_a_nonsense_time_gets_the_general_answer(bot: BotAddress, text: str) -> None:
+    data = _metadata(ask(bot, text))
+    assert data["topic"] == "washing_hair"
+    assert [e["passed"] for e in data["aftercare"]] == [None]
+
+
+def test_a_red_flag_with_a_time_is_escalated(bot: BotAddress) -> None:
+    sender = f"p-{uuid.uuid4()}"
+    ask(bot, "can I wash my hair after meso?", sender)
+    data = _metadata(ask(bot, "I had it yesterday and now my lips are swelling", sender))
+    assert data["route"] == "safety" and data["topic"] == "emergency"

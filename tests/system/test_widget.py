@@ -12,9 +12,11 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -27,6 +29,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from bot.aftercare import default_aftercare
 from bot.answers import compose_answer, emergency_reply
 from bot.clinic import default_clinic
 from bot.knowledge import KnowledgeBase
@@ -241,7 +244,7 @@ def test_a_patient_chats_in_the_widget(
     asked: list[str] = []
 
     # A question: the answer, its sources and, set apart, the caveat.
-    topic = knowledge.topic("washing_hair")
+    topic = knowledge.topic("pain")
     answer = page.ask(topic.question)
     asked.append(topic.question)
     assert answer.get_attribute("data-topic") == topic.id
@@ -398,3 +401,27 @@ def test_the_widget_waits_for_its_words_and_shows_nothing_else(
     (served_from / "words.json").write_text(json.dumps(served), encoding="utf-8")
     title = page.wait(lambda: page.find(".meso-chat-title"))[0]
     assert text(title) == words["title"]
+
+
+def test_the_widget_sends_the_browsers_time_zone_for_aftercare_times(
+    bot: BotAddress, browser: webdriver.Chrome
+) -> None:
+    """A patient in Tokyo: the end of the waiting time is given in Tokyo's time."""
+    zone = ZoneInfo("Asia/Tokyo")
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": zone.key})
+    page = ChatPage(browser, widget_url(bot.rasa_url))
+    page.open()
+    assert browser.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone") == zone.key
+    rules = default_aftercare()
+    before = datetime.now(zone)
+    answer = page.ask("I had it 3 hours ago, can I wash my hair now?")
+    after = datetime.now(zone)
+    assert answer.get_attribute("data-topic") == "washing_hair"
+    expected = {
+        rules.says["not_passed"].format(
+            hours="24", activity="washing your hair", ends=rules.format_time(now + timedelta(hours=21), now)
+        )
+        for now in (before, after)
+    }
+    shown = text(_one(answer, ".meso-answer"))
+    assert any(shown.startswith(sentence) for sentence in expected), (shown[:200], expected)

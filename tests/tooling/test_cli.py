@@ -31,7 +31,13 @@ def test_purge_deletes_what_is_past_retention(
 def test_validate_checks_every_data_file_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["validate"]) == 0
     out = capsys.readouterr()
-    for line in ("Knowledge base OK:", "Safety rules OK:", "Clinic details OK:", "Widget words OK:"):
+    for line in (
+        "Knowledge base OK:",
+        "Safety rules OK:",
+        "Aftercare rules OK:",
+        "Clinic details OK:",
+        "Widget words OK:",
+    ):
         assert line in out.out
     assert "EXAMPLE contact details" in out.err  # the shipped clinic file is the example
 
