@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.aftercare import default_aftercare
+from bot.aftercare import AftercareRules, default_aftercare
 from bot.classifier import ClassifierConfig, IntentClassifier
 from bot.knowledge import FAQ_INTENT_PREFIX, KnowledgeBase
 from bot.retrieval import Candidate, Encoder, RetrievalIndex, build_index
@@ -165,16 +165,18 @@ class Reader:
     on_embed: Callable[[Sequence[str]], None] | None = None
     # Topics whose answer depends on when the treatment was (bot/aftercare.py): after one, a
     # message that says when ("I had it 12 hours ago") answers that topic's question.
-    timed_topics: frozenset[str] = field(default_factory=lambda: default_aftercare().topics)
+    aftercare: AftercareRules = field(default_factory=default_aftercare)
 
     def _says_when(self, text: str, scored: _Scored, previous_topic: str | None) -> _Scored | None:
         """The previous topic, for a message that tells when the treatment was after a
         question whose answer depends on it, unless the message clearly asks something else."""
-        if previous_topic not in self.timed_topics or not mentions_time(text):
+        if previous_topic not in self.aftercare.topics or not mentions_time(text):
             return None
         own = self._topic(scored.intent)
         if own is not None and own != previous_topic and scored.confidence >= self.thresholds.own_reading:
             return None  # "I had it yesterday, does it hurt this much?": its own question
+        if any(a.topic != previous_topic for a in self.aftercare.activities if a.words.search(text)):
+            return None  # "and running tomorrow?" after washing: another topic's activity
         intent = self.knowledge.topic(previous_topic).intent
         return _Scored(scored.intents, np.array([1.0 if i == intent else 0.0 for i in scored.intents]))
 

@@ -118,3 +118,17 @@ def test_a_multi_answer_never_exceeds_three_topics(reader: Reader, knowledge: Kn
     text = "does it hurt? how much is it? when will I see results? how many sessions? is it safe?"
     reading = reader.read(text)
     assert 2 <= len(reading.topics) <= 3 and all(t in knowledge.topics for t in reading.topics)
+
+
+@pytest.mark.parametrize("previous", ["washing_hair", "exercise"])
+@pytest.mark.parametrize("text", ["I had it 12 hours ago", "had it yesterday", "yesterday at 4pm"])
+def test_saying_when_after_an_aftercare_answer_answers_that_topic(
+    reader: Reader, previous: str, text: str
+) -> None:
+    reading = reader.read(text, previous)
+    assert reading.topics == (previous,) and reading.in_context
+
+
+def test_saying_when_with_another_question_is_that_question(reader: Reader) -> None:
+    assert reader.read("had it yesterday, and running tomorrow?", "washing_hair").topics == ("exercise",)
+    assert reader.read("I had it 12 hours ago", "pain").topics != ("pain",)  # not an aftercare topic
