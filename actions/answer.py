@@ -31,7 +31,7 @@ from bot.answers import compose_answers
 from bot.clinic import default_clinic
 from bot.conversation import ASKED_TIME_SLOT, TREATMENT_TIME_SLOT
 from bot.knowledge import Topic, default_knowledge_base
-from bot.treatment_time import TreatmentTime
+from bot.treatment_time import TreatmentTime, warm_up
 
 
 def _known_time(tracker: Tracker) -> TreatmentTime | None:
@@ -69,6 +69,9 @@ def _aftercare(
 
 
 class ActionAnswerFaq(Action):
+    def __init__(self) -> None:
+        warm_up()  # the action server registers its actions when it starts
+
     def name(self) -> str:
         return "action_answer_faq"
 

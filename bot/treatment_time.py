@@ -307,3 +307,11 @@ def mentions_time(text: str) -> bool:
     if not _TIME_WORDS.search(text):
         return False
     return read_treatment_time(text, datetime.now(ZoneInfo("UTC"))) is not None
+
+
+def warm_up() -> None:
+    """Load the parser's language data now (its first call takes about 50 ms), so that no
+    patient waits for it: the servers call this when they start."""
+    now = datetime.now(ZoneInfo("UTC"))
+    for text in ("I had it yesterday at 4pm", "on Monday", "my appointment is Friday at 10"):
+        read_treatment_time(text, now)

@@ -42,6 +42,7 @@ from bot.embedding import SentenceEncoder, network_identity, resolve_model_path
 from bot.knowledge import default_knowledge_base
 from bot.reading import Reader, Reading, ReadingThresholds, train_reader
 from bot.retrieval import data_hash, load_index, save_index
+from bot.treatment_time import warm_up
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ class TopicReader(GraphComponent):
             classifier = IntentClassifier.load(directory / CLASSIFIER_DIR)
             index = load_index(directory / INDEX_DIR, knowledge, component.config["model"])
         component.reader = Reader(component.encoder, classifier, index, knowledge, component._thresholds())
+        warm_up()  # a time said after an aftercare answer is read with the date parser
         return component
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
