@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from bot.clinic import Clinic
 from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.settings import load_settings
-from bot.treatment_time import TreatmentTime, read_treatment_time
+from bot.treatment_time import NUMBER_WORDS, TreatmentTime, read_treatment_time
 from bot.yaml_files import InvalidData, read_yaml
 
 AFTERCARE_FILE = "aftercare.yml"
@@ -41,25 +41,7 @@ _DURATION = re.compile(
     r"\s+(days?|weeks?|months?)\b",
     re.IGNORECASE,
 )
-_COUNTS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "a few": 3,
-    "few": 3,
-    "several": 3,
-    "couple of": 2,
-    "a couple of": 2,
-}
+_COUNTS = {**NUMBER_WORDS, "a few": 3, "few": 3, "several": 3, "couple of": 2, "a couple of": 2}
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30}
 _STILL = re.compile(r"\b(still|not gone|hasn'?t gone|haven'?t gone|won'?t go|not going|not settled)\b", re.I)
 
@@ -238,7 +220,7 @@ def answer_aftercare(
 
 def _count(amount: str) -> int:
     amount = amount.lower()
-    return int(amount) if amount.isdigit() else _COUNTS.get(amount, 1)
+    return int(amount) if amount.isdigit() else int(_COUNTS.get(amount, 1))
 
 
 def lasts_longer_than_described(rules: AftercareRules, text: str, now: datetime) -> bool:

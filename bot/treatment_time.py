@@ -79,7 +79,8 @@ _MONTH = re.compile(
 _CLOCK = re.compile(r"\b\d{1,2}(:\d\d)?\s*(am|pm)\b|\b\d{1,2}:\d\d\b", re.IGNORECASE)
 # "this morning", "last night", "yesterday afternoon" (the parser reads none of them).
 _NAMED_PART = re.compile(r"\b(this|last|yesterday)\s+(morning|afternoon|evening|night)\b", re.IGNORECASE)
-_NUMBERS = {
+# Numbers as patients write them in words.
+NUMBER_WORDS = {
     "a": 1,
     "an": 1,
     "one": 1,
@@ -228,7 +229,7 @@ def _parsed(text: str, now: datetime, future: bool) -> tuple[str, datetime, date
     relative = _RELATIVE.search(text)
     if relative and (relative.group(1) or relative.group(4)):
         amount = relative.group(2).lower()
-        count = float(_NUMBERS.get(amount, 0) or amount) if amount not in _NUMBERS else _NUMBERS[amount]
+        count = NUMBER_WORDS[amount] if amount in NUMBER_WORDS else float(amount)
         unit = timedelta(minutes=1) if relative.group(3).lower().startswith("m") else timedelta(hours=1)
         sign = 1 if relative.group(1) else -1
         instant = now.astimezone(UTC) + sign * count * unit
