@@ -64,6 +64,12 @@ def test_each_topic_asked_in_a_patients_words(bot: BotAddress, knowledge: Knowle
         if metadata["topic"] != topic.id:
             wrong[topic.question] = metadata["topic"]
             continue
+        # An aftercare topic's answer also says what it worked out: asked without a time, nothing.
+        aftercare = metadata.pop("aftercare", [])
+        covered = [a.id for a in default_aftercare().activities if a.topic == topic.id]
+        assert [(e["activity"], e["passed"], e["ends_at"]) for e in aftercare] == [
+            (a, None, None) for a in covered
+        ]
         assert metadata == {
             "topic": topic.id,
             "route": "intent",
