@@ -101,7 +101,13 @@ NUMBER_WORDS = {
 # "3 hours ago", "half an hour ago", "in 2 hours": counted from now in real time.
 _RELATIVE = re.compile(
     r"\b(?:(in)\s+)?(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-    r"twelve|half an?)\s*(hours?|hrs?|h|minutes?|mins?)\b(?:\s+(ago))?",
+    r"twelve|half an?)\s*(hours?|hrs?|h|minutes?|mins?)\b(\s+and\s+a\s+half)?(?:\s+(ago))?",
+    re.IGNORECASE,
+)
+# A span no day can be taken from ("last week", "the other day", "at the weekend"): rather no
+# time than a day that could say a window has passed when it may not have.
+_VAGUE_SPAN = re.compile(
+    r"\b(last|this|next|past)\s+(week|month|year)\b|\bthe other day\b|\bweekend\b|\ba while\b",
     re.IGNORECASE,
 )
 _OTHER_DAY = re.compile(
@@ -227,9 +233,10 @@ def _parsed(text: str, now: datetime, future: bool) -> tuple[str, datetime, date
     if _EARLIER_TODAY.search(text):
         return "earlier today", _local(datetime.combine(today, time()), zone), now.astimezone(UTC)
     relative = _RELATIVE.search(text)
-    if relative and (relative.group(1) or relative.group(4)):
+    if relative and (relative.group(1) or relative.group(5)):
         amount = relative.group(2).lower()
         count = NUMBER_WORDS[amount] if amount in NUMBER_WORDS else float(amount)
+        count += 0.5 if relative.group(4) else 0  # "an hour and a half ago"
         unit = timedelta(minutes=1) if relative.group(3).lower().startswith("m") else timedelta(hours=1)
         sign = 1 if relative.group(1) else -1
         instant = now.astimezone(UTC) + sign * count * unit
@@ -288,6 +295,8 @@ def read_treatment_time(text: str, now: datetime) -> TreatmentTime | None:
     if not isinstance(now.tzinfo, ZoneInfo):
         raise TimeZoneError("now must carry a ZoneInfo time zone")
     prepared = _prepared(text)
+    if _VAGUE_SPAN.search(prepared):
+        return None
     future = bool(_FUTURE.search(prepared))
     found = _parsed(prepared, now, future)
     if found is None:

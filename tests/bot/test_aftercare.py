@@ -83,6 +83,7 @@ def test_every_time_is_right_or_unknown_and_never_passed_while_open(rules: After
         ("had my meso half an hour ago", 0.5),
         ("it was done 48 hours ago", 48),
         ("I'm having it in 2 hours", -2),
+        ("had it an hour and a half ago", 1.5),
     ],
 )
 def test_hours_are_real_hours_across_a_daylight_saving_change(text: str, hours_before_now: float) -> None:
@@ -113,6 +114,8 @@ def test_a_day_without_an_hour_is_the_whole_day_and_stays_safe_at_both_ends(rule
         "in -5 hours can I go running",
         "I had it on the 45th, can I wash my hair",
         "my appointment is in 400 days",
+        "I had it last week, can I wash my hair?",  # any day of the week: no day to count from
+        "had it the other day, can I wash my hair",
         "can I wash my hair after the treatment?",
         "",
     ],
