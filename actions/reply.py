@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.answers import metadata_for
-from bot.clinic import default_clinic
+from bot.clinic import default_clinic, time_zone
 from bot.conversation import LAST_TOPIC_SLOT
 from bot.retrieval import Candidate
 from bot.safety import default_safety_rules
@@ -83,10 +83,10 @@ def patient_zone(tracker: Tracker) -> ZoneInfo:
     for key in TIME_ZONE_KEYS:
         name = metadata.get(key) if isinstance(metadata, dict) else None
         if isinstance(name, str) and 0 < len(name) <= 64:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                break  # not a time zone: the clinic's
+            zone = time_zone(name)
+            if zone is not None:
+                return zone
+            break  # not a time zone: the clinic's
     return default_clinic().zone
 
 

@@ -232,8 +232,8 @@ def lasts_longer_than_described(rules: AftercareRules, text: str, now: datetime)
         (_count(m.group(1)) * _UNIT_DAYS[m.group(2).lower().rstrip("s")] for m in _DURATION.finditer(text)),
         default=0,
     )
-    treated = read_treatment_time(text, now)
-    if treated is not None and _STILL.search(text):
+    treated = read_treatment_time(text, now) if _STILL.search(text) else None
+    if treated is not None:
         days = max(days, int((now.astimezone(timezone.utc) - treated.latest).total_seconds() // 86400))
     return days >= rules.lasting_days
 

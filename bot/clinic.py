@@ -33,6 +33,14 @@ class ClinicError(InvalidData):
 TIME_ZONE_FIELD = "time_zone"
 
 
+def time_zone(name: object) -> ZoneInfo | None:
+    """The IANA time zone ``name`` names ("America/New_York"), or None."""
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class Clinic:
     details: Mapping[str, str]
@@ -60,9 +68,7 @@ def load_clinic(path: Path) -> Clinic:
     ]
     unknown = sorted(set(data) - set(CLINIC_FIELDS) - {"example", TIME_ZONE_FIELD})
     zone = data.get(TIME_ZONE_FIELD)
-    try:
-        ZoneInfo(str(zone))
-    except (ZoneInfoNotFoundError, ValueError):
+    if time_zone(zone) is None:
         problems.append(
             f"{path}: '{TIME_ZONE_FIELD}' must be a time zone name such as America/New_York, not {zone!r}"
         )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date as date_type
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import dateparser
 from dateparser.search import search_dates
@@ -118,14 +118,7 @@ _DOTTED_TIME = re.compile(r"\b(\d{1,2})\.(\d\d)\s*(am|pm)?\b", re.IGNORECASE)
 
 
 class TimeZoneError(ValueError):
-    """Not an IANA time zone name."""
-
-
-def time_zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise TimeZoneError(f"not a time zone: {name!r}") from error
+    """A time without an IANA time zone."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +218,16 @@ def _settings(now: datetime, future: bool) -> dict[str, Any]:
     }
 
 
+def _at_clock(text: str, day: date_type, now: datetime, future: bool) -> tuple[str, datetime] | None:
+    """The clock time ``text`` names ("at 8", "14:30") on ``day``: its words and the instant."""
+    clock = _CLOCK.search(text)
+    point = clock and dateparser.parse(clock.group(0), languages=LANGUAGES, settings=_settings(now, future))
+    if not clock or not point:
+        return None
+    assert isinstance(now.tzinfo, ZoneInfo)
+    return clock.group(0), _local(datetime.combine(day, point.time()), now.tzinfo)
+
+
 def _parsed(text: str, now: datetime, future: bool) -> tuple[str, datetime, datetime] | None:
     """The first time in ``text`` that can be the treatment's, as (words, earliest, latest)."""
     zone = now.tzinfo
@@ -247,22 +250,16 @@ def _parsed(text: str, now: datetime, future: bool) -> tuple[str, datetime, date
     if match:
         first, last = _part_of_day(match.group(0)) or (0, 24)
         day = today - timedelta(days=1) if match.group(1).lower() in ("last", "yesterday") else today
-        clock = _CLOCK.search(text)
-        if clock:  # "last night at 8"
-            point = dateparser.parse(clock.group(0), languages=LANGUAGES, settings=_settings(now, future))
-            if point is not None:
-                instant = _local(datetime.combine(day, point.time()), zone)
-                return f"{match.group(0)} {clock.group(0)}", instant, instant
+        clocked = _at_clock(text, day, now, future)  # "last night at 8"
+        if clocked is not None:
+            return f"{match.group(0)} {clocked[0]}", clocked[1], clocked[1]
         earliest, latest = _day_part(day, first, last, zone)
         return match.group(0), earliest, latest
     ordinal = _ordinal_day(text, today) if not future else None
     if ordinal is not None and not _MONTH.search(text):
-        clock = _CLOCK.search(text)
-        if clock:
-            point = dateparser.parse(clock.group(0), languages=LANGUAGES, settings=_settings(now, future))
-            if point is not None:
-                instant = _local(datetime.combine(ordinal, point.time()), zone)
-                return clock.group(0), instant, instant
+        clocked = _at_clock(text, ordinal, now, future)  # "on the 3rd at 14:30"
+        if clocked is not None:
+            return clocked[0], clocked[1], clocked[1]
         earliest, latest = _whole_day(ordinal, zone)
         return "the " + str(ordinal.day), earliest, latest
     settings = _settings(now, future)
