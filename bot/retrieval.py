@@ -120,15 +120,6 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     return meta
 
 
-def index_is_current(directory: Path, knowledge: KnowledgeBase, model: str) -> bool:
-    """Whether ``load_index`` would accept the index (the same checks, no message)."""
-    try:
-        load_index(directory, knowledge, model)
-    except (RetrievalError, OSError, ValueError):
-        return False
-    return True
-
-
 def load_index(directory: Path, knowledge: KnowledgeBase, model: str) -> RetrievalIndex:
     """Load the index, refusing one built from other data or with another model."""
     meta = _read_meta(directory)
