@@ -86,12 +86,27 @@ class Reading:
     parts: int = 1
 
 
-# How a question part starts, when it does not end with a question mark.
+# How a question part starts, when it does not end with a question mark: a question word,
+# or a request worded as a statement ("tell me the price", "I'd like to know ...").
 ASKING = re.compile(
     r"^(what|what's|whats|how|how's|when|where|why|who|which|is|isn't|are|aren't|can|could|do|does|"
-    r"did|will|would|should|shall|am|any|has|have|whether|if)\b",
+    r"did|will|would|should|shall|am|any|has|have|whether|if|"
+    r"(?:please\s+|can you\s+|could you\s+)?(?:tell|explain|let)\s+me\b|explain|"
+    r"i'?d (?:like|love) to know|i (?:want|need|would like) to know|i wonder|i was wondering|"
+    r"wondering|curious)\b",
     re.IGNORECASE,
 )
+# How a question about doing things after the treatment asks ("when can I ...", "is it OK
+# to ...", "... afterwards"): a story that names activities ("I run every morning and
+# live on coffee, how much is it?") asks no such thing.
+ASKING_PERMISSION = re.compile(
+    r"\b(when|how (?:long|soon)|can i|could i|may i|am i allowed|allowed|"
+    r"is it (?:ok|okay|fine|safe|alright|bad)|"
+    r"should i|after|afterwards|till|until)\b",
+    re.IGNORECASE,
+)
+# A part may start with the word that joined it to the one before ("... ? and who does it").
+JOINING = re.compile(r"^(?:and|also|plus|but|or|so|then)\s+", re.IGNORECASE)
 
 
 def question_parts(text: str) -> list[str]:
@@ -103,7 +118,9 @@ def question_parts(text: str) -> list[str]:
     for piece in QUESTION_BREAK.split(text):
         end = text.find(piece, position) + len(piece) if piece else position
         position = end
-        asks = text[end : end + 3].lstrip().startswith("?") or bool(ASKING.match(piece.strip()))
+        asks = text[end : end + 3].lstrip().startswith("?") or bool(
+            ASKING.match(JOINING.sub("", piece.strip()))
+        )
         pending = f"{pending} {piece}".strip()
         if asks and len(pending.split()) >= 2:
             questions.append(pending.strip(" ,;.!?"))
@@ -241,8 +258,10 @@ class Reader:
         )
         chosen = follow_up or whole
         in_context = follow_up is not None and follow_up.intent != whole.intent
-        topics = self._parts_topics(text)
-        if len(topics) >= 2:
+        topics, parts = self._parts_topics(text, whole) if follow_up is None else ([], 1)
+        if len(topics) >= 2 or (topics and parts >= 2 and self._unanswered(chosen)):
+            # Several questions; or several parts of which one reads clearly while the whole
+            # message does not ("is it OK while pregnant and does it hurt" is no out of scope).
             intent = FAQ_INTENT_PREFIX + topics[0]
             return Reading(intent, 1.0, chosen.ranking, tuple(topics), candidates, False, len(topics))
         if chosen.confidence < self.thresholds.answer:
@@ -257,23 +276,54 @@ class Reader:
             in_context,
         )
 
-    def _parts_topics(self, text: str) -> list[str]:
-        """The topics of a message's parts, when it asks several questions (else [])."""
+    def _unanswered(self, scored: _Scored) -> bool:
+        """Whether a reading would leave the patient without a topic's answer."""
+        return scored.confidence < self.thresholds.answer or scored.intent == OUT_OF_SCOPE_INTENT
+
+    def _activity_topics(self, text: str, scored: _Scored) -> list[str]:
+        """The aftercare topics of the activities a question names, in the patient's order,
+        when it names the activities of more than one ("when can I go for a run, have a
+        coffee or wash my hair?") and does not clearly ask about something else."""
+        named = sorted(
+            (match.start(), activity.topic)
+            for activity in self.aftercare.activities
+            if (match := activity.words.search(text))
+        )
+        topics = list(dict.fromkeys(topic for _, topic in named))
+        if len(topics) < 2 or not ASKING_PERMISSION.search(text):
+            return []
+        if (
+            self._topic(scored.intent) in self.aftercare.topics
+            or scored.confidence < self.thresholds.answer
+            or (scored.intent == OUT_OF_SCOPE_INTENT and scored.confidence < self.thresholds.own_reading)
+        ):
+            return topics
+        return []  # about another topic, or clearly from outside mesotherapy
+
+    def _parts_topics(self, text: str, whole: _Scored) -> tuple[list[str], int]:
+        """The topics of a message's questions, in order, and how many parts it has: each
+        part read alone (after the part before it, when it points back), and a part that
+        names several aftercare activities answered for each of their topics."""
         parts = question_parts(text)
         if len(parts) < 2:
-            return []
+            return self._activity_topics(text, whole)[:MAX_TOPICS], 1
         topics: list[str] = []
         before: str | None = None
         for part, scored in zip(parts, self._score(parts, self._embed(parts)), strict=True):
             follow_up = self._follow_up(part, scored, before, within_message=True) if before else None
             reading = follow_up or scored
             topic = self._topic(reading.intent)
+            activities = self._activity_topics(part, reading)
+            if activities:
+                topics.extend(t for t in activities if t not in topics)
+                before = activities[-1]
+                continue
             if topic is None or reading.confidence < self.thresholds.part:
                 continue
             if topic not in topics:
                 topics.append(topic)
             before = topic
-        return topics[:MAX_TOPICS]
+        return topics[:MAX_TOPICS], len(parts)
 
 
 def examples_with_questions(

@@ -58,6 +58,17 @@ def reader() -> Reader:
         ("can I drink coffee and alcohol after", 1),  # one question about two drinks
         ("I'm 30 and my skin looks tired, is that too early for it?", 1),  # a story, then a question
         ("no caffeine at all on the day?? I can't function without it", 1),
+        # Requests worded as statements ask too; so does a part joined by "and" after a "?".
+        (
+            "tell me the cost and whether there's any downtime",
+            ["tell me the cost", "whether there's any downtime"],
+        ),
+        (
+            "I'd like to know the price and how many sessions",
+            ["I'd like to know the price", "how many sessions"],
+        ),
+        ("any side effects? and who does the injecting", ["any side effects", "and who does the injecting"]),
+        ("I want to know what I am being injected with", 1),
     ],
 )
 def test_a_message_is_split_into_the_questions_it_asks(text: str, parts: list[str] | int) -> None:
@@ -88,6 +99,39 @@ def test_several_questions_get_their_topics_in_order(reader: Reader) -> None:
 
 def test_a_question_about_one_thing_twice_is_one_topic(reader: Reader) -> None:
     assert reader.read("how much does it cost and is it covered by insurance?").topics == ("cost",)
+
+
+@pytest.mark.parametrize(
+    ("text", "topics"),
+    [
+        (
+            "when can I go for a run, have a coffee or wash my hair?",
+            ("exercise", "coffee_alcohol", "washing_hair"),
+        ),
+        ("can I shower and hit the gym the same evening", ("washing_hair", "exercise")),
+        ("how long till I can have a beer or a cigarette", ("coffee_alcohol",)),  # one topic
+    ],
+)
+def test_a_question_naming_several_aftercare_activities_answers_each_topic(
+    reader: Reader, text: str, topics: tuple[str, ...]
+) -> None:
+    assert reader.read(text).topics == topics
+
+
+def test_activities_named_in_a_question_about_something_else_add_no_topics(reader: Reader) -> None:
+    assert reader.read("how much does it cost, and how many sessions would I need?").topics == (
+        "cost",
+        "sessions",
+    )
+    story = "I go running daily and drink wine most nights, what does a course of scalp meso cost?"
+    assert reader.read(story).topics == ("cost",)
+
+
+def test_one_clear_part_is_answered_when_the_whole_message_is_not(reader: Reader) -> None:
+    whole = "what's the weather like tomorrow and how much is it"
+    assert reader.read("what's the weather like tomorrow").intent == "out_of_scope"
+    reading = reader.read(whole)
+    assert reading.topics == ("cost",) and reading.intent == "faq_cost"
 
 
 def test_a_follow_up_is_read_in_the_light_of_the_previous_topic(reader: Reader) -> None:
