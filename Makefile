@@ -85,6 +85,19 @@ tune: venv ## retrieval alone on tests/dev_questions.yml: precision@1, MRR, thre
 tune-reader: venv ## the topic reader's settings (C, thresholds, context) scored on the dev sets
 	$(PY) -m tooling tune-reader
 
+SINCE ?= 30d
+.PHONY: report
+report: venv ## the clinic's report (SINCE=30d, 12h, 2w or 2026-11-01): results/report.json and report.html
+	$(PY) -m tooling report --since "$(SINCE)"
+
+.PHONY: review
+review: venv ## the review queue since SINCE as Rasa NLU YAML (results/review.yml); MARK=1 marks it reviewed
+	$(PY) -m tooling review --since "$(SINCE)" $(if $(MARK),--mark-reviewed)
+
+.PHONY: bench-report
+bench-report: venv ## time make report over 100,000 generated conversations on SQLite
+	$(PY) -m tooling.report_bench
+
 .PHONY: safety
 safety: venv ## the red-flag screen alone on the safety test sets: recall and false alarms
 	$(PY) -m pytest -q -s -p no:cacheprovider tests/bot/test_safety.py -k escalated

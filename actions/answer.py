@@ -99,5 +99,5 @@ class ActionAnswerFaq(Action):
         )
         custom = answer.custom
         custom["data"].update(extra)
-        send_reply(dispatcher, tracker, custom, text=answer.text)
+        send_reply(dispatcher, tracker, custom, text=answer.text, feedback=True)
         return [*remember_topic(dict(answer.extra)["topics"][-1]), *events]

@@ -68,7 +68,7 @@ class ActionRetrieveAnswer(Action):
             answer = compose_answer(
                 self.knowledge, topic, ROUTE_RETRIEVAL, personal=asks_personal_advice(tracker)
             )
-            send_reply(dispatcher, tracker, answer.custom, text=answer.text)
+            send_reply(dispatcher, tracker, answer.custom, text=answer.text, feedback=True)
             return remember_topic(topic.id)
         buttons = topic_buttons(self.knowledge, match.topics)
         buttons.append({"title": self.knowledge.replies.none_of_these, "payload": NONE_OF_THESE_PAYLOAD})

@@ -11,9 +11,11 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.activity import REPLY_KEY, answer_id, feedback_payloads
 from bot.answers import metadata_for
 from bot.clinic import default_clinic, time_zone
 from bot.conversation import LAST_TOPIC_SLOT
+from bot.knowledge import default_knowledge_base
 from bot.retrieval import Candidate
 from bot.safety import default_safety_rules
 from bot.settings import load_settings
@@ -40,11 +42,34 @@ def send_reply(
     *,
     text: str,
     buttons: list[dict[str, str]] | None = None,
+    feedback: bool = False,
 ) -> None:
     """One message whose ``text`` comes from the knowledge base (data/faq/), with its
-    ``custom`` metadata where the channel's clients read it (``metadata_for``)."""
-    metadata = metadata_for(tracker.get_latest_input_channel(), custom)
-    dispatcher.utter_message(text=text, buttons=buttons, json_message=metadata)
+    ``custom`` metadata where the channel's clients read it (``metadata_for``).
+
+    The reply's facts (the metadata, whatever the channel) go into its Rasa event, which no
+    channel sends, for the clinic's records (bot/activity.py). An answer (``feedback``)
+    offers "helpful / not helpful": as payloads in the metadata, and as quick replies on
+    the messaging apps that show them (``FEEDBACK_BUTTON_CHANNELS``).
+    """
+    channel = tracker.get_latest_input_channel()
+    quick_replies = None
+    message_id = tracker.latest_message.get("message_id")
+    if feedback and message_id:
+        answer = answer_id(str(message_id))
+        payloads = feedback_payloads(answer)
+        custom["data"].update(answer_id=answer, feedback=payloads)
+        if channel in load_settings().feedback_button_channels and not buttons:
+            replies = default_knowledge_base().replies
+            quick_replies = [
+                {"title": replies.feedback_helpful, "payload": payloads["helpful"]},
+                {"title": replies.feedback_not_helpful, "payload": payloads["not_helpful"]},
+            ]
+    metadata = metadata_for(channel, custom)
+    extra: dict[str, Any] = {REPLY_KEY: custom["data"]}
+    if quick_replies:
+        extra["quick_replies"] = quick_replies
+    dispatcher.utter_message(text=text, buttons=buttons, json_message=metadata, **extra)
 
 
 def remember_topic(topic: str | None) -> list[dict[str, Any]]:

@@ -192,6 +192,15 @@ class Replies:
     # After the answers that fit in one message on a channel with a length limit, the titles
     # of the questions left unanswered ({titles}).
     also_asked: str
+    # Feedback on an answer (bot/activity.py): the two buttons' titles, and the replies to a
+    # press: thanks; sorry, with the topics and the clinic's details (a template); already
+    # noted; and for a button that names no answer of this conversation.
+    feedback_helpful: str
+    feedback_not_helpful: str
+    feedback_thanks: str
+    feedback_sorry: str
+    feedback_repeated: str
+    feedback_unknown: str
 
 
 REPLY_TEXTS = (
@@ -201,8 +210,13 @@ REPLY_TEXTS = (
     "out_of_scope",
     "personal_advice",
     "empty_message",
+    "feedback_helpful",
+    "feedback_not_helpful",
+    "feedback_thanks",
+    "feedback_repeated",
+    "feedback_unknown",
 )
-REPLY_TEMPLATES = ("emergency", "handoff", "unavailable")
+REPLY_TEMPLATES = ("emergency", "handoff", "unavailable", "feedback_sorry")
 # Placeholders of ``message_too_long``: the limit (required) and the message's length.
 MESSAGE_LIMIT_FIELDS = ("max_chars", "length")
 

@@ -80,6 +80,13 @@ class Settings:
     metadata_channels: tuple[str, ...] = field(
         default_factory=lambda: _env_list("METADATA_CHANNELS", ("rest", "socketio"))
     )
+    # Messaging apps whose answers carry "helpful / not helpful" as quick replies (Telegram's
+    # buttons, Messenger's quick replies). On REST and socket.io the payloads travel in the
+    # metadata (`feedback`) and the widget draws its own buttons. Twilio's SMS and WhatsApp
+    # get none (docs/clinic-report.md says why).
+    feedback_button_channels: tuple[str, ...] = field(
+        default_factory=lambda: _env_list("FEEDBACK_BUTTON_CHANNELS", ("telegram", "facebook"))
+    )
     # The longest message each messaging app delivers whole, in characters (Twilio's SMS and
     # WhatsApp, Messenger, Telegram): a reply to several questions is cut to fit, with the
     # caveat still in it (bot/answers.py). Other channels have no limit.
@@ -113,6 +120,10 @@ class Settings:
     # ``Authorization: Bearer <token>`` (channels/rest.py); unset, REST is open to whoever
     # can reach it, which suits make run, the tests and evaluation on one machine.
     rest_token: str | None = field(default_factory=lambda: os.environ.get("REST_TOKEN") or None, repr=False)
+    # With this set, the Rasa server serves the clinic's report at /admin/ to whoever gives
+    # this token (``Authorization: Bearer <token>`` or ``?token=``; channels/admin.py);
+    # unset, there is no /admin/ at all. At least 16 characters.
+    admin_token: str | None = field(default_factory=lambda: os.environ.get("ADMIN_TOKEN") or None, repr=False)
     # Web pages on other origins allowed to open the chat widget's socket.io connection
     # (e.g. "https://www.clinic.example"); the Rasa server's own origin always is.
     widget_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("WIDGET_ORIGINS", ()))

@@ -46,10 +46,12 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore, RedisLockStore
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker, get_trackers_for_conversation_sessions
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.settings import PROJECT_DIR, load_settings
+from rasa_server import activity
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ class ConversationTable(MutableMapping[str, str]):
         self.where = url.render_as_string(hide_password=True)
         with self.reachable():
             _while_starting_together(lambda: metadata.create_all(self.engine))
+            _while_starting_together(lambda: activity.create_tables(self.engine))
 
     @contextlib.contextmanager
     def reachable(self) -> Iterator[None]:
@@ -172,11 +175,22 @@ class ConversationTable(MutableMapping[str, str]):
 
     def delete_older_than(self, cutoff: float) -> int:
         """Delete the conversations whose last message came before ``cutoff`` (a Unix
-        time); how many were deleted."""
+        time), and the clinic's records of messages before it; how many conversations were
+        deleted."""
         with self.reachable(), self.engine.begin() as connection:
+            activity.delete_older_than(connection, cutoff)
             return int(
                 connection.execute(self.table.delete().where(self.table.c.updated_at < cutoff)).rowcount
             )
+
+    def record(self, sender_id: str, events: list[dict[str, Any]]) -> None:
+        """Record the latest turn for the clinic (rasa_server/activity.py). A failure is
+        logged and never fails the patient's reply: the conversation itself is saved."""
+        try:
+            with self.reachable(), self.engine.begin() as connection:
+                activity.record(connection, sender_id, events)
+        except (StoreUnavailable, sa.exc.SQLAlchemyError):
+            logger.exception("The clinic's record of a message could not be written")
 
 
 class ConversationStore(InMemoryTrackerStore):
@@ -222,6 +236,9 @@ class ConversationStore(InMemoryTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         self.purge_if_due()
         await super().save(tracker)
+        latest = _latest_turn(tracker)
+        if latest:
+            self.store.record(tracker.sender_id, latest)
 
     async def _retrieve(self, sender_id: str, fetch_all_sessions: bool) -> DialogueStateTracker | None:
         """Rasa's own, reading the row once (it asks ``in`` and then reads: two queries)."""
@@ -231,6 +248,20 @@ class ConversationStore(InMemoryTrackerStore):
             return tracker
         sessions = get_trackers_for_conversation_sessions(tracker)
         return sessions[-1] if len(sessions) > 1 else tracker
+
+
+def _latest_turn(tracker: DialogueStateTracker) -> list[dict[str, Any]]:
+    """The events of the patient's latest message and the replies to it, once the bot has
+    replied (Rasa saves a conversation before its actions run and again after)."""
+    latest: list[dict[str, Any]] = []
+    for event in reversed(tracker.events):
+        latest.append(event.as_dict())
+        if isinstance(event, UserUttered):
+            break
+    else:
+        return []
+    latest.reverse()
+    return latest if any(e.get("event") == BotUttered.type_name for e in latest) else []
 
 
 def _while_starting_together(set_up: Callable[[], object]) -> None:

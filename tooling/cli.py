@@ -30,6 +30,7 @@ from bot.safety import copy_without_patterns, default_safety_rules, load_safety_
 from bot.settings import PROJECT_DIR, load_settings
 from bot.widget_words import load_widget_words
 from bot.yaml_files import InvalidData
+from tooling import report as clinic_report
 from tooling.baselines import (
     Compared,
     beaten_by,
@@ -501,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "purge", help="delete conversations older than CONVERSATION_RETENTION_DAYS (default 30)"
     ).set_defaults(run=purge)
+    clinic_report.add_commands(commands)
     show = commands.add_parser("answer", help="print a topic's answer as a patient reads it")
     show.add_argument("topic")
     show.set_defaults(run=answer)

@@ -288,10 +288,15 @@
     var index = this.messages.length - 1;
     var message = this.messages[index];
     if (!message || message.from !== "bot" || message.meta !== null) return;
+    var feedback = meta.feedback;
     message.meta = {
       topic: typeof meta.topic === "string" ? meta.topic : null,
       route: meta.route,
       sources: Array.isArray(meta.sources) ? meta.sources.map(String) : [],
+      // An answer's "helpful / not helpful" payloads (bot/activity.py), offered until one is sent.
+      feedback: feedback && typeof feedback.helpful === "string" && typeof feedback.not_helpful === "string"
+        ? { helpful: feedback.helpful, not_helpful: feedback.not_helpful }
+        : null,
     };
     this.save();
     // Drawn again as what it now is: an answer (caveat set apart) or an urgent reply (a
@@ -351,6 +356,7 @@
       caveat.setAttribute("role", "note");
       caveat.appendChild(paragraph(parts[parts.length - 1]));
       node.appendChild(caveat);
+      if (meta.feedback && !message.feedbackSent) node.appendChild(this.feedbackButtons(message, index));
     } else {
       parts.forEach(function (line) { node.appendChild(paragraph(line)); });
     }
@@ -367,6 +373,28 @@
       node.appendChild(choices);
     }
     return node;
+  };
+
+  // "Was this answer helpful?" with two small buttons. Either sends its payload (what the
+  // patient sees is the button's title) and the buttons go: one answer, one feedback.
+  MesoChat.prototype.feedbackButtons = function (message, index) {
+    var group = el("div", "meso-feedback");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", config.feedbackQuestion);
+    group.appendChild(el("span", "meso-feedback-question", config.feedbackQuestion));
+    [["helpful", config.feedbackHelpful], ["not_helpful", config.feedbackNotHelpful]].forEach(function (pair) {
+      var button = el("button", "meso-feedback-button", pair[1]);
+      button.type = "button";
+      button.dataset.feedback = pair[0];
+      button.addEventListener("click", function () {
+        message.feedbackSent = pair[0];
+        var old = this.log.querySelector('[data-index="' + index + '"]');
+        if (old) this.log.replaceChild(this.render(message, index), old);
+        this.send(message.meta.feedback[pair[0]], pair[1]);
+      }.bind(this));
+      group.appendChild(button);
+    }, this);
+    return group;
   };
 
   MesoChat.prototype.showTyping = function (on) {

@@ -5,6 +5,7 @@ model, the connectors pointed at a local fake of the apps' APIs (tests/channels/
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from tests.channels.messaging_fakes import (
     post_to_messenger,
     post_to_telegram,
     post_to_twilio,
+    telegram_button_press,
     telegram_message_update,
     telegram_update,
     twilio_form,
@@ -188,6 +190,65 @@ def test_e2e_telegram_and_messenger_patients_get_the_answer_with_the_caveat(
     texts = running_bot.fake_api.sent_texts()
     assert len(texts) == 2
     assert all(text.startswith(cost.answer) and text.endswith(knowledge.caveat) for text in texts)
+
+
+@pytest.mark.e2e
+def test_e2e_telegram_and_messenger_answers_offer_feedback_and_a_press_is_answered(
+    running_bot: RunningBot, knowledge: KnowledgeBase
+) -> None:
+    running_bot.fake_api.calls.clear()
+    replies = knowledge.replies
+    chat_id = int(str(uuid.uuid4().int)[:9])
+    telegram_url = f"{running_bot.url}/telegram"
+    secret = TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"]
+    asked = asyncio.run(post_to_telegram(telegram_url, telegram_update("does it hurt?", chat_id), secret))
+    assert asked.status == 200
+    [sent] = [c.fields for c in running_bot.fake_api.calls if c.path.endswith("/sendMessage")]
+    keyboard = json.loads(sent["reply_markup"])["inline_keyboard"]
+    buttons = {b["text"]: b["callback_data"] for row in keyboard for b in row}
+    assert list(buttons) == [replies.feedback_helpful, replies.feedback_not_helpful]
+    assert all(len(data.encode()) <= 64 for data in buttons.values())  # Telegram's limit
+    assert sent["text"].endswith(knowledge.caveat)
+    running_bot.fake_api.calls.clear()
+    press = telegram_button_press(buttons[replies.feedback_helpful], chat_id)
+    assert asyncio.run(post_to_telegram(telegram_url, press, secret)).status == 200
+    assert running_bot.fake_api.sent_texts() == [replies.feedback_thanks]
+
+    running_bot.fake_api.calls.clear()
+    sender = str(chat_id)
+    body = page_events(messenger_event("how much does it cost?", sender=sender))
+    assert (
+        asyncio.run(post_to_messenger(f"{running_bot.url}/facebook", body, hub_signatures(body))).status
+        == 200
+    )
+    [message] = [c.fields["message"] for c in running_bot.fake_api.calls if "message" in c.fields]
+    quick = {q["title"]: q["payload"] for q in message["quick_replies"]}
+    assert list(quick) == [replies.feedback_helpful, replies.feedback_not_helpful]
+    assert message["text"].endswith(knowledge.caveat)
+    running_bot.fake_api.calls.clear()
+    event = messenger_event(replies.feedback_not_helpful, sender=sender)
+    event["message"]["quick_reply"] = {"payload": quick[replies.feedback_not_helpful]}
+    body = page_events(event)
+    assert (
+        asyncio.run(post_to_messenger(f"{running_bot.url}/facebook", body, hub_signatures(body))).status
+        == 200
+    )
+    [sorry] = running_bot.fake_api.sent_texts()
+    assert sorry.startswith(replies.feedback_sorry.split("{")[0].strip())
+
+
+@pytest.mark.e2e
+def test_e2e_an_sms_answer_offers_no_feedback(running_bot: RunningBot, knowledge: KnowledgeBase) -> None:
+    running_bot.fake_api.calls.clear()
+    url = f"{running_bot.url}/twilio"
+    form = twilio_form("does it hurt?", new_phone())
+    assert asyncio.run(post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))).status == 204
+    [sms] = [call.fields["Body"] for call in running_bot.fake_api.calls]
+    assert sms.endswith(knowledge.caveat) and replies_absent(sms, knowledge)
+
+
+def replies_absent(text: str, knowledge: KnowledgeBase) -> bool:
+    return knowledge.replies.feedback_helpful not in text and "feedback" not in text
 
 
 @pytest.mark.e2e

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -13,14 +15,17 @@ from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 
+from bot.activity import OUTCOMES, conversation_key
 from bot.aftercare import default_aftercare
 from bot.clinic import default_clinic
 from bot.knowledge import KnowledgeBase
 from channels.rest import conversation_id
-from rasa_server.stores import ConversationStore
+from rasa_server import activity
+from rasa_server.stores import ConversationStore, ConversationTable, conversations_url
 from tests.services import outside_address, reachable
 from tooling.servers import DEFAULT_MODEL, BotAddress, free_port, running_bot
 
@@ -32,12 +37,19 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
 
 
+ADMIN_TOKEN = secrets.token_urlsafe(24)
+
+
 @pytest.fixture(scope="module")
 def bot(log_dir: Path) -> Iterator[BotAddress]:
+    """The bot as `make run` starts it, with the operator page on (ADMIN_TOKEN)."""
     if not DEFAULT_MODEL.exists():
         pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make test does)")
-    with running_bot(BotAddress(rasa_port=free_port(), action_port=free_port()), log_dir=log_dir) as address:
-        yield address
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ADMIN_TOKEN", ADMIN_TOKEN)
+        address = BotAddress(rasa_port=free_port(), action_port=free_port())
+        with running_bot(address, log_dir=log_dir):
+            yield address
 
 
 def ask(bot: BotAddress, text: str, sender: str | None = None) -> list[dict[str, Any]]:
@@ -70,6 +82,12 @@ def test_each_topic_asked_in_a_patients_words(bot: BotAddress, knowledge: Knowle
         assert [(e["activity"], e["passed"], e["ends_at"]) for e in aftercare] == [
             (a, None, None) for a in covered
         ]
+        feedback = metadata.pop("feedback")
+        answer = metadata.pop("answer_id")
+        assert feedback == {
+            "helpful": f'/feedback_helpful{{"answer":"{answer}"}}',
+            "not_helpful": f'/feedback_not_helpful{{"answer":"{answer}"}}',
+        }
         assert metadata == {
             "topic": topic.id,
             "route": "intent",
@@ -108,12 +126,14 @@ def test_a_button_payload_answers_its_topic(bot: BotAddress, knowledge: Knowledg
 def test_unsure_wording_is_answered_through_retrieval(bot: BotAddress, knowledge: KnowledgeBase) -> None:
     # Which short wording the classifier leaves unsure and retrieval answers depends on the
     # trained model: re-check it after changing the NLU data.
-    messages = ask(bot, "scalp injections")
-    assert _metadata(messages) == {
-        "topic": "ingredients",
+    messages = ask(bot, "needle depth")
+    metadata = _metadata(messages)
+    assert set(metadata.pop("feedback")) == {"helpful", "not_helpful"} and metadata.pop("answer_id")
+    assert metadata == {
+        "topic": "procedure",
         "route": "retrieval",
-        "sources": list(knowledge.topic("ingredients").sources),
-        "topics": ["ingredients"],
+        "sources": list(knowledge.topic("procedure").sources),
+        "topics": ["procedure"],
     }
     [text] = [m["text"] for m in messages if "text" in m]
     assert text.endswith(knowledge.caveat)
@@ -317,3 +337,74 @@ def test_a_red_flag_with_a_time_is_escalated(bot: BotAddress) -> None:
     ask(bot, "can I wash my hair after meso?", sender)
     data = _metadata(ask(bot, "I had it yesterday and now my lips are swelling", sender))
     assert data["route"] == "safety" and data["topic"] == "emergency"
+
+
+def _texts(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["text"] for m in messages if "text" in m]
+
+
+def _recorded(sender: str) -> dict[str, Any]:
+    """What the clinic's records hold for one REST conversation: its review queue and feedback."""
+    key = conversation_key(conversation_id(sender))
+    table = ConversationTable(conversations_url())
+    with table.engine.connect() as connection:
+        queue = activity.review_queue(connection, time.time() - 3600, conversation=key)
+        feedback = connection.execute(
+            sa.select(activity.FEEDBACK.c.helpful, activity.FEEDBACK.c.topic).where(
+                activity.FEEDBACK.c.conversation == key
+            )
+        ).all()
+    return {
+        "queue": [(item.reason, item.text) for item in queue],
+        "feedback": [tuple(row) for row in feedback],
+    }
+
+
+def test_feedback_is_answered_recorded_once_and_what_failed_waits_for_review(
+    bot: BotAddress, knowledge: KnowledgeBase
+) -> None:
+    sender = f"patient-{uuid.uuid4()}"
+    assert _metadata(ask(bot, "what about it then", sender))["route"] == "fallback"  # no match
+    assert _metadata(ask(bot, "what is the capital of France?", sender))["topic"] == "out_of_scope"
+    answer = _metadata(ask(bot, "how much does mesotherapy cost?", sender))
+    assert answer["topic"] == "cost"
+    sorry = ask(bot, answer["feedback"]["not_helpful"], sender)
+    [text] = _texts(sorry)
+    assert text.startswith(knowledge.replies.feedback_sorry.split("{")[0].strip())
+    assert [b["title"] for m in sorry for b in m.get("buttons", [])] == [
+        knowledge.topic(t).title for t in knowledge.replies.suggested_topics
+    ]
+    assert _texts(ask(bot, answer["feedback"]["helpful"], sender)) == [knowledge.replies.feedback_repeated]
+    forged = '/feedback_helpful{"answer":"0000000000000000"}'
+    assert _texts(ask(bot, forged, sender)) == [knowledge.replies.feedback_unknown]
+    # The conversation goes on after feedback: the topic just discussed is still there.
+    assert _metadata(ask(bot, "and would insurance cover that?", sender))["topic"] == "cost"
+    recorded = _recorded(sender)
+    assert recorded["feedback"] == [(False, "cost")]  # counted once, on the answer's topic
+    shown = requests.get(
+        f"{bot.rasa_url}/admin/report.json", params={"token": ADMIN_TOKEN}, timeout=30
+    ).json()
+    assert shown["feedback"]["by_topic"]["cost"]["not_helpful"] >= 1  # and shown on the operator page
+    assert recorded["queue"] == [
+        ("no_match", "what about it then"),
+        ("out_of_scope", "what is the capital of France?"),
+        ("not_helpful", "how much does mesotherapy cost?"),
+    ]
+
+
+def test_the_operator_page_needs_the_admin_token(bot: BotAddress) -> None:
+    page = f"{bot.rasa_url}/admin/"
+    assert requests.get(page, timeout=10).status_code == 401
+    assert requests.get(page, params={"token": "not-the-token-at-all"}, timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer " + secrets.token_urlsafe(24)}
+    assert requests.get(f"{bot.rasa_url}/admin/report.json", headers=wrong, timeout=10).status_code == 401
+    shown = requests.get(page, params={"token": ADMIN_TOKEN}, timeout=30)
+    assert shown.status_code == 200 and "<svg" in shown.text
+    figures = requests.get(
+        f"{bot.rasa_url}/admin/report.json", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+    ).json()
+    assert figures["messages"] >= 1 and set(figures["by_route"]) <= set(OUTCOMES)
+    export = requests.get(f"{bot.rasa_url}/admin/review.yml", params={"token": ADMIN_TOKEN}, timeout=30)
+    assert export.status_code == 200 and export.text.startswith("# The review queue")
+    bad = requests.get(page, params={"token": ADMIN_TOKEN, "since": "last tuesday"}, timeout=10)
+    assert bad.status_code == 400 and "SINCE" in bad.json()["error"]

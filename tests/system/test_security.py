@@ -98,10 +98,10 @@ def test_patients_words_and_contact_details_stay_out_of_both_servers_logs(tmp_pa
 
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotAddress]:
-    """The bot as `make run` starts it, without RASA_API_TOKEN or WIDGET_ORIGINS."""
+    """The bot as `make run` starts it, without RASA_API_TOKEN, WIDGET_ORIGINS or ADMIN_TOKEN."""
     _model()
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("RASA_API_TOKEN", "WIDGET_ORIGINS"):
+        for name in ("RASA_API_TOKEN", "WIDGET_ORIGINS", "ADMIN_TOKEN"):
             patch.delenv(name, raising=False)
         load_settings.cache_clear()
         address = BotAddress(rasa_port=free_port(), action_port=free_port())
@@ -155,6 +155,14 @@ def test_by_default_rasas_api_is_not_served(bot: BotAddress) -> None:
         path: _call(bot.rasa_url, method, path, body).status_code for method, path, body in API_REQUESTS
     }
     assert statuses == dict.fromkeys(statuses, 404)
+
+
+@pytest.mark.e2e
+def test_without_an_admin_token_there_is_no_operator_page(bot: BotAddress) -> None:
+    for path in ("/admin/", "/admin/report.json", "/admin/review.yml"):
+        assert (
+            requests.get(f"{bot.rasa_url}{path}", params={"token": "x" * 32}, timeout=10).status_code == 404
+        )
 
 
 @pytest.mark.e2e

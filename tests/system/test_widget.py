@@ -9,6 +9,7 @@ import asyncio
 import functools
 import html
 import json
+import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+import sqlalchemy as sa
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 from selenium import webdriver
@@ -29,6 +31,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from bot.activity import conversation_key
 from bot.aftercare import default_aftercare
 from bot.answers import compose_answer, emergency_reply
 from bot.clinic import default_clinic
@@ -36,7 +39,8 @@ from bot.knowledge import KnowledgeBase
 from bot.settings import PROJECT_DIR, load_settings
 from bot.widget_words import DEFAULT_LANGUAGE, default_widget_words
 from channels.socketio import WIDGET_PATH, SessionSigner, session_secret, widget_url
-from rasa_server.stores import ConversationStore
+from rasa_server import activity
+from rasa_server.stores import ConversationStore, ConversationTable, conversations_url
 from tooling.servers import (
     DEFAULT_MODEL,
     BotAddress,
@@ -48,6 +52,8 @@ from tooling.servers import (
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = PROJECT_DIR / "results" / "widget.png"
+ADMIN_SCREENSHOT = PROJECT_DIR / "results" / "admin.png"
+ADMIN_TOKEN = secrets.token_urlsafe(24)
 WAIT_SECONDS = 60  # an upper bound for a reply to arrive, never a measured time
 
 # --- the widget in a real browser, on the real bot ---------------------------------------------
@@ -104,7 +110,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory, clinic_site: ClinicSite) -> It
         pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make test does)")
     log_dir = tmp_path_factory.mktemp("widget-logs")
     address = BotAddress(rasa_port=free_port(), action_port=free_port())
-    site = {"WIDGET_ORIGINS": clinic_site.origin}
+    site = {"WIDGET_ORIGINS": clinic_site.origin, "ADMIN_TOKEN": ADMIN_TOKEN}
     with action_server(address, log_dir), rasa_server(address, log_dir=log_dir, env=site):
         yield address
 
@@ -254,7 +260,8 @@ def test_a_patient_chats_in_the_widget(
     caveat = _one(answer, "aside.meso-caveat")
     assert text(caveat) == knowledge.caveat and caveat.get_attribute("role") == "note"
     assert knowledge.caveat not in text(_one(answer, ".meso-answer"))
-    assert text(answer) == compose_answer(knowledge, topic).text.replace("\n", "")
+    feedback = _one(answer, ".meso-feedback")
+    assert text(answer) == compose_answer(knowledge, topic).text.replace("\n", "") + text(feedback)
 
     # "Did you mean": a button per topic; pressing one sends its payload.
     buttons = _did_you_mean_buttons(bot)
@@ -309,6 +316,56 @@ def test_a_patient_chats_in_the_widget(
     tracker = asyncio.run(store.retrieve(session_id))
     assert tracker is not None
     assert [e.text for e in tracker.events if isinstance(e, UserUttered)] == asked
+
+
+@pytest.mark.e2e
+def test_feedback_in_the_widget_is_answered_stored_and_shown_on_the_operator_page(
+    bot: BotAddress, browser: webdriver.Chrome, knowledge: KnowledgeBase
+) -> None:
+    page = ChatPage(browser, widget_url(bot.rasa_url))
+    page.open()
+    words = default_widget_words().widget_words(DEFAULT_LANGUAGE)
+    answer = page.ask(knowledge.topic("sessions").question)
+    group = _one(answer, ".meso-feedback")
+    assert text(_one(group, ".meso-feedback-question")) == words["feedbackQuestion"]
+    buttons = group.find_elements(By.CSS_SELECTOR, "button.meso-feedback-button")
+    assert [text(b) for b in buttons] == [words["feedbackHelpful"], words["feedbackNotHelpful"]]
+    sorry = page.press(buttons[1])
+    assert text(sorry).startswith(knowledge.replies.feedback_sorry.split("{")[0].strip())
+    assert text(page.messages()[-2]) == words["feedbackNotHelpful"]  # the patient's side: the title
+    answered = page.messages()[-3]
+    assert answered.get_attribute("data-topic") == "sessions"
+    assert answered.find_elements(By.CSS_SELECTOR, ".meso-feedback") == []  # one answer, one feedback
+    page.reload()
+    assert page.messages()[-3].find_elements(By.CSS_SELECTOR, ".meso-feedback") == []
+
+    key = conversation_key(page.stored_session())
+    table = ConversationTable(conversations_url())  # the database the servers share (BOT_DATA_DIR)
+    with table.engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(
+                activity.FEEDBACK.c.helpful, activity.FEEDBACK.c.topic, activity.FEEDBACK.c.channel
+            ).where(activity.FEEDBACK.c.conversation == key)
+        ).all()
+    assert [tuple(row) for row in stored] == [(False, "sessions", "socketio")]
+
+    # The operator page shows it: the report with the widget's feedback counted.
+    browser.get(f"{bot.rasa_url}/admin/?token={ADMIN_TOKEN}")
+    shown = browser.find_element(By.TAG_NAME, "body").text
+    assert "Not helpful, by topic" in shown and knowledge.topic("sessions").title in shown
+    figures = requests.get(
+        f"{bot.rasa_url}/admin/report.json", params={"token": ADMIN_TOKEN}, timeout=30
+    ).json()
+    assert figures["feedback"]["by_topic"]["sessions"]["not_helpful"] >= 1
+    assert figures["by_channel"]["socketio"] >= 2
+    ADMIN_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ADMIN_SCREENSHOT))
+    browser.get(f"{bot.rasa_url}/admin/")
+    assert "ADMIN_TOKEN" in browser.find_element(By.TAG_NAME, "body").text  # 401, with the reason
+    # A patient's session token never opens it.
+    session_token = page.stored("sessionToken")
+    refused = requests.get(f"{bot.rasa_url}/admin/", params={"token": session_token}, timeout=30)
+    assert refused.status_code == 401
 
 
 # --- the widget's own words (data/widget.yml) --------------------------------------------------
