@@ -13,6 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.fallback import send_no_match
 from actions.reply import (
     asks_personal_advice,
+    knowledge_for,
+    language_of,
     latest_text,
     now_in,
     patient_zone,
@@ -30,7 +32,8 @@ from bot.aftercare import (
 from bot.answers import compose_answers
 from bot.clinic import default_clinic
 from bot.conversation import ASKED_TIME_SLOT, TREATMENT_TIME_SLOT
-from bot.knowledge import Topic, default_knowledge_base
+from bot.knowledge import Topic
+from bot.settings import load_settings
 from bot.treatment_time import TreatmentTime, warm_up
 
 
@@ -45,7 +48,13 @@ def _known_time(tracker: Tracker) -> TreatmentTime | None:
 def _aftercare(
     tracker: Tracker, topics: list[Topic]
 ) -> tuple[str, str, dict[str, Any], list[dict[str, Any]]]:
-    """What to say before the general answer and after it, the metadata, the slots it sets."""
+    """What to say before the general answer and after it, the metadata, the slots it sets.
+
+    Only in the first language served: when a treatment was is read from English words, and
+    the lines are written in English (data/faq/aftercare.yml). In another language the
+    general answer says what the sources say (docs/languages.md)."""
+    if language_of(tracker) != load_settings().languages[0]:
+        return "", "", {}, []
     rules, text = default_aftercare(), latest_text(tracker)
     zone = patient_zone(tracker)
     now = now_in(zone)
@@ -78,7 +87,7 @@ class ActionAnswerFaq(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        knowledge = default_knowledge_base()
+        knowledge = knowledge_for(tracker)
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         topic = knowledge.topic_for_intent(intent)
         if topic is None:

@@ -9,7 +9,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.reply import asks_personal_advice, read_candidates, remember_topic, send_reply
+from actions.reply import asks_personal_advice, knowledge_for, read_candidates, remember_topic, send_reply
 from bot.answers import (
     ROUTE_FALLBACK,
     ROUTE_INTENT,
@@ -58,22 +58,21 @@ class ActionRetrieveAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        candidates = [c for c in read_candidates(tracker) if c.topic in self.knowledge.topics]
+        knowledge = knowledge_for(tracker)
+        candidates = [c for c in read_candidates(tracker) if c.topic in knowledge.topics]
         match = decide(candidates, self.thresholds)
         if match.kind == "none":
-            send_no_match(dispatcher, tracker, self.knowledge)
+            send_no_match(dispatcher, tracker, knowledge)
             return remember_topic(None)
         if match.kind == "answer":
-            topic = self.knowledge.topic(match.topics[0])
-            answer = compose_answer(
-                self.knowledge, topic, ROUTE_RETRIEVAL, personal=asks_personal_advice(tracker)
-            )
+            topic = knowledge.topic(match.topics[0])
+            answer = compose_answer(knowledge, topic, ROUTE_RETRIEVAL, personal=asks_personal_advice(tracker))
             send_reply(dispatcher, tracker, answer.custom, text=answer.text, feedback=True)
             return remember_topic(topic.id)
-        buttons = topic_buttons(self.knowledge, match.topics)
-        buttons.append({"title": self.knowledge.replies.none_of_these, "payload": NONE_OF_THESE_PAYLOAD})
+        buttons = topic_buttons(knowledge, match.topics)
+        buttons.append({"title": knowledge.replies.none_of_these, "payload": NONE_OF_THESE_PAYLOAD})
         custom = reply_custom(None, ROUTE_RETRIEVAL, candidates=list(match.topics))
-        send_reply(dispatcher, tracker, custom, text=self.knowledge.replies.did_you_mean, buttons=buttons)
+        send_reply(dispatcher, tracker, custom, text=knowledge.replies.did_you_mean, buttons=buttons)
         return remember_topic(None)
 
 
@@ -86,7 +85,7 @@ class ActionNoMatch(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        send_no_match(dispatcher, tracker, default_knowledge_base())
+        send_no_match(dispatcher, tracker, knowledge_for(tracker))
         return remember_topic(None)
 
 
@@ -99,7 +98,7 @@ class ActionOutOfScope(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        knowledge = default_knowledge_base()
+        knowledge = knowledge_for(tracker)
         custom = reply_custom(TOPIC_OUT_OF_SCOPE, ROUTE_INTENT)
         send_with_suggested_topics(dispatcher, tracker, knowledge, knowledge.replies.out_of_scope, custom)
         return remember_topic(None)

@@ -10,11 +10,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import send_with_suggested_topics
-from actions.reply import send_reply
+from actions.reply import clinic_details, knowledge_for, send_reply
 from bot.activity import FEEDBACK_INTENTS, feedback_facts, judge_feedback
 from bot.answers import ROUTE_INTENT, reply_custom
-from bot.clinic import default_clinic
-from bot.knowledge import default_knowledge_base
 
 TOPIC_FEEDBACK = "feedback"
 
@@ -26,7 +24,7 @@ class ActionFeedback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        knowledge = default_knowledge_base()
+        knowledge = knowledge_for(tracker)
         replies = knowledge.replies
         message_id = tracker.latest_message.get("message_id")
         judged = [f for f in judge_feedback(tracker.events) if f.message_id == message_id]
@@ -47,6 +45,6 @@ class ActionFeedback(Action):
         elif feedback.helpful:
             send_reply(dispatcher, tracker, custom, text=replies.feedback_thanks)
         else:
-            text = replies.feedback_sorry.format(**default_clinic().details)
+            text = replies.feedback_sorry.format(**clinic_details(tracker))
             send_with_suggested_topics(dispatcher, tracker, knowledge, text, custom)
         return []  # the topic just discussed stays: feedback is not a question

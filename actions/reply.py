@@ -14,8 +14,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.activity import REPLY_KEY, answer_id, feedback_payloads
 from bot.answers import metadata_for
 from bot.clinic import default_clinic, time_zone
-from bot.conversation import LAST_TOPIC_SLOT
-from bot.knowledge import default_knowledge_base
+from bot.conversation import LAST_TOPIC_SLOT, conversation_language, language_read
+from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.retrieval import Candidate
 from bot.safety import default_safety_rules
 from bot.settings import load_settings
@@ -24,6 +24,28 @@ READING_KEY = "reading"  # components/topic_reader.py
 # The patient's IANA time zone in a message's metadata: the widget sends the browser's, a
 # REST client may send one; the messaging apps send none (the clinic's is used).
 TIME_ZONE_KEYS = ("tz", "time_zone", "timezone")
+
+
+def language_of(tracker: Tracker) -> str:
+    """The language to answer in: the message's, else the conversation's (a button's payload
+    says none), else the first the bot serves."""
+    served = load_settings().languages
+    read = language_read(tracker.latest_message)
+    if read is not None and read[0] in served:
+        return read[0]
+    parsed = [e.get("parse_data") for e in reversed(tracker.events) if e.get("event") == "user"]
+    found = conversation_language(parsed)
+    return found if found in served else served[0]
+
+
+def knowledge_for(tracker: Tracker) -> KnowledgeBase:
+    """The knowledge base in the patient's language."""
+    return default_knowledge_base().in_language(language_of(tracker))
+
+
+def clinic_details(tracker: Tracker) -> dict[str, str]:
+    """The clinic's details as the patient reads them, in their language."""
+    return default_clinic().details_in(language_of(tracker))
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -60,13 +82,13 @@ def send_reply(
         payloads = feedback_payloads(answer)
         custom["data"].update(answer_id=answer, feedback=payloads)
         if channel in load_settings().feedback_button_channels and not buttons:
-            replies = default_knowledge_base().replies
+            replies = knowledge_for(tracker).replies
             quick_replies = [
                 {"title": replies.feedback_helpful, "payload": payloads["helpful"]},
                 {"title": replies.feedback_not_helpful, "payload": payloads["not_helpful"]},
             ]
     metadata = metadata_for(channel, custom)
-    extra: dict[str, Any] = {REPLY_KEY: custom["data"]}
+    extra: dict[str, Any] = {REPLY_KEY: {**custom["data"], "language": language_of(tracker)}}
     if quick_replies:
         extra["quick_replies"] = quick_replies
     dispatcher.utter_message(text=text, buttons=buttons, json_message=metadata, **extra)

@@ -8,10 +8,9 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.reply import latest_text, remember_topic, send_reply
+from actions.reply import knowledge_for, latest_text, remember_topic, send_reply
 from bot.answers import emergency_reply, handoff_reply
 from bot.clinic import default_clinic
-from bot.knowledge import default_knowledge_base
 from bot.safety import default_safety_rules
 from bot.settings import load_settings
 
@@ -40,7 +39,7 @@ class ActionEscalateEmergency(Action):
     ) -> list[dict[str, Any]]:
         # The screen in the Rasa pipeline chose this action; name what it found.
         red_flags = default_safety_rules().screen(latest_text(tracker)).red_flags
-        reply = emergency_reply(default_knowledge_base(), default_clinic(), red_flags)
+        reply = emergency_reply(knowledge_for(tracker), default_clinic(), red_flags)
         logger.info("urgent reply sent for red flags: %s", ", ".join(red_flags) or "none named")
         send_reply(dispatcher, tracker, reply.custom, text=reply.text)
         return remember_topic(None)  # an emergency is never "the topic just discussed"
@@ -55,6 +54,6 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        reply = handoff_reply(default_knowledge_base(), default_clinic())
+        reply = handoff_reply(knowledge_for(tracker), default_clinic())
         send_reply(dispatcher, tracker, reply.custom, text=reply.text)
         return remember_topic(None)

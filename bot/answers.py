@@ -149,16 +149,17 @@ def compose_answers(
 
 def emergency_reply(knowledge: KnowledgeBase, clinic: Clinic, red_flags: Sequence[str]) -> Answer:
     """The urgent reply: emergency services or the clinic now, instead of any answer."""
-    text = knowledge.replies.emergency.format(**clinic.details)
+    text = knowledge.replies.emergency.format(**clinic.details_in(knowledge.language))
     return Answer(TOPIC_EMERGENCY, ROUTE_SAFETY, (), text, extra=(("red_flags", list(red_flags)),))
 
 
 def handoff_reply(knowledge: KnowledgeBase, clinic: Clinic) -> Answer:
     """How to reach a person at the clinic and book a consultation."""
-    return Answer(TOPIC_HANDOFF, ROUTE_INTENT, (), knowledge.replies.handoff.format(**clinic.details))
+    details = clinic.details_in(knowledge.language)
+    return Answer(TOPIC_HANDOFF, ROUTE_INTENT, (), knowledge.replies.handoff.format(**details))
 
 
 def unavailable_reply(knowledge: KnowledgeBase, clinic: Clinic) -> Answer:
     """The bot cannot answer right now: try again, or contact the clinic."""
-    text = knowledge.replies.unavailable.format(**clinic.details)
+    text = knowledge.replies.unavailable.format(**clinic.details_in(knowledge.language))
     return Answer(TOPIC_UNAVAILABLE, ROUTE_FAULT, (), text)

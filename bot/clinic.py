@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,11 @@ class ClinicError(InvalidData):
     summary = "clinic details are invalid"
 
 
+# What each other served language (LANGUAGES) must say in its own words, in a block keyed by
+# its code ("es:"); the rest (names, numbers, addresses) is the same in every language.
+TRANSLATED_FIELDS = ("opening_hours",)
+TRANSLATABLE_FIELDS = ("opening_hours", "clinic_name")
+
 # Where the clinic is: the time zone the messaging apps' patients are answered in (an IANA
 # name such as America/New_York); the widget sends each patient's own.
 TIME_ZONE_FIELD = "time_zone"
@@ -47,14 +52,21 @@ class Clinic:
     # True while the file still holds the shipped example values.
     example: bool = False
     time_zone: str = "UTC"
+    # Each other served language's own words for some details, by language code.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def details_in(self, language: str | None) -> dict[str, str]:
+        """The details as a patient writing in ``language`` reads them."""
+        return {**self.details, **self.translations.get(language or "", {})}
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
 
-def load_clinic(path: Path) -> Clinic:
+def load_clinic(path: Path, languages: Sequence[str] | None = None) -> Clinic:
     """Read and check the clinic's details; raise naming every problem."""
+    languages = tuple(languages or load_settings().languages)
     problems: list[str] = []
     data = read_yaml(path, problems)
     if problems:
@@ -66,7 +78,33 @@ def load_clinic(path: Path) -> Clinic:
         for name in CLINIC_FIELDS
         if not isinstance(data.get(name), str) or not data[name].strip()
     ]
-    unknown = sorted(set(data) - set(CLINIC_FIELDS) - {"example", TIME_ZONE_FIELD})
+    blocks = {key for key in data if isinstance(key, str) and len(key) == 2 and key.isalpha()}  # languages
+    unknown = sorted(set(data) - set(CLINIC_FIELDS) - {"example", TIME_ZONE_FIELD} - blocks)
+    translations: dict[str, dict[str, str]] = {}
+    for language in languages[1:]:
+        block = data.get(language)
+        if not isinstance(block, dict):
+            problems.append(
+                f"{path}: needs an '{language}:' block with {', '.join(TRANSLATED_FIELDS)} "
+                f"in that language (the bot serves {language}: LANGUAGES)"
+            )
+            continue
+        problems += [
+            f"{path}: '{language}: {name}' must be non-empty text"
+            for name in TRANSLATED_FIELDS
+            if not isinstance(block.get(name), str) or not block[name].strip()
+        ]
+        extra = sorted(set(block) - set(TRANSLATABLE_FIELDS))
+        if extra:
+            problems.append(
+                f"{path}: '{language}:' may only hold {', '.join(TRANSLATABLE_FIELDS)}, "
+                f"not {', '.join(extra)}"
+            )
+        translations[language] = {
+            name: " ".join(str(block[name]).split())
+            for name in TRANSLATABLE_FIELDS
+            if isinstance(block.get(name), str)
+        }
     zone = data.get(TIME_ZONE_FIELD)
     if time_zone(zone) is None:
         problems.append(
@@ -80,7 +118,9 @@ def load_clinic(path: Path) -> Clinic:
     if problems:
         raise ClinicError(problems)
     details = {name: " ".join(data[name].split()) for name in CLINIC_FIELDS}
-    return Clinic(details=details, example=data.get("example") is True, time_zone=str(zone))
+    return Clinic(
+        details=details, example=data.get("example") is True, time_zone=str(zone), translations=translations
+    )
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,12 @@ Layout of ``data/faq/``:
 - ``topics/<id>.yml``: one file per topic (id, title, question, answer, optional
   differences, sources).
 
+Texts are in the first of the languages the bot serves (``LANGUAGES``, English); each other
+language has its own block in the same file, keyed by its code (``es:``), with the same
+fields: a topic's title, question, answer and differences, the caveat and layouts, every
+reply, the sources' names. One file per subject, so a topic's facts are edited in every
+language together, and a topic, reply or caveat that lacks a served language is refused.
+
 Every problem found while loading is collected and reported at once, each naming the
 file and entry it concerns, so a clinic editing the YAML sees everything to fix.
 """
@@ -18,7 +24,7 @@ import functools
 import re
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,8 @@ FAQ_INTENT_PREFIX = "faq_"
 MAX_ANSWER_CHARS = 600
 MIN_EXAMPLES_PER_TOPIC = 15
 TOPIC_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+# A block of texts in another language ("es:"), served or not (LANGUAGES).
+LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 TOPIC_FIELDS = ("id", "title", "question", "answer", "sources")
 OPTIONAL_TOPIC_FIELDS = ("differences",)
 LAYOUT_PLACEHOLDERS = {"answer", "sources", "caveat"}
@@ -82,6 +90,19 @@ class KnowledgeBase:
     several_layout: str
     intent_examples: Mapping[str, tuple[str, ...]]
     replies: Replies
+    language: str = "en"
+    # The same knowledge base in each other language served, by code.
+    translations: Mapping[str, KnowledgeBase] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return (self.language, *self.translations)
+
+    def in_language(self, language: str | None) -> KnowledgeBase:
+        """This knowledge base in ``language`` (a served one), else as it is."""
+        if language is None or language == self.language:
+            return self
+        return self.translations.get(language, self)
 
     def topic(self, topic_id: str) -> Topic:
         return self.topics[topic_id]
@@ -109,12 +130,22 @@ def _text_problems(where: str, name: str, value: Any) -> list[str]:
     return problems
 
 
-def _load_sources(path: Path, problems: list[str]) -> dict[str, Source]:
+def _language_block(data: Any, language: str, where: str, problems: list[str]) -> dict[str, Any]:
+    """A file's (or entry's) block for ``language``; reported when missing."""
+    block = data.get(language) if isinstance(data, dict) else None
+    if not isinstance(block, dict):
+        problems.append(f"{where}: no '{language}:' block, and the bot serves {language} (LANGUAGES)")
+        return {}
+    return block
+
+
+def _load_sources(path: Path, problems: list[str], languages: Sequence[str]) -> dict[str, dict[str, Source]]:
+    """The sources by id, in each language (only the name is translated)."""
     data = read_yaml(path, problems)
     entries = data.get("sources") if isinstance(data, dict) else None
     if not isinstance(entries, dict) or not entries:
         problems.append(f"{path}: needs a 'sources' mapping of id -> name and title")
-        return {}
+        return {language: {} for language in languages}
     sources = {}
     for source_id, entry in entries.items():
         where = f"{path}: source '{source_id}'"
@@ -126,7 +157,19 @@ def _load_sources(path: Path, problems: list[str]) -> dict[str, Source]:
             problems.append(f"{where}: missing {', '.join(missing)}")
             continue
         sources[str(source_id)] = Source(str(source_id), str(entry["name"]), str(entry["title"]))
-    return sources
+    by_language = {languages[0]: sources}
+    for language in languages[1:]:
+        names = _language_block(data, language, str(path), problems)
+        translated = {}
+        for source_id, source in sources.items():
+            name = names.get(source_id)
+            if not isinstance(name, str) or not name.strip():
+                if names:
+                    problems.append(f"{path}: '{language}:' has no name for source '{source_id}'")
+                continue
+            translated[source_id] = replace(source, name=name.strip())
+        by_language[language] = translated
+    return by_language
 
 
 @dataclass(frozen=True)
@@ -152,11 +195,7 @@ def _layout(path: Path, name: str, value: Any, expected: set[str], problems: lis
     return value
 
 
-def _load_caveat(path: Path, problems: list[str]) -> Layouts:
-    data = read_yaml(path, problems)
-    if not isinstance(data, dict):
-        problems.append(f"{path}: needs 'caveat', 'layout', 'part_layout' and 'several_layout'")
-        data = {}
+def _caveat_from(data: dict[str, Any], path: Path, problems: list[str]) -> Layouts:
     caveat = data.get("caveat")
     problems.extend(_text_problems(str(path), "caveat", caveat))
     return Layouts(
@@ -167,6 +206,19 @@ def _load_caveat(path: Path, problems: list[str]) -> Layouts:
             path, "several_layout", data.get("several_layout"), SEVERAL_LAYOUT_PLACEHOLDERS, problems
         ),
     )
+
+
+def _load_caveat(path: Path, problems: list[str], languages: Sequence[str]) -> dict[str, Layouts]:
+    data = read_yaml(path, problems)
+    if not isinstance(data, dict):
+        problems.append(f"{path}: needs 'caveat', 'layout', 'part_layout' and 'several_layout'")
+        data = {}
+    layouts = {languages[0]: _caveat_from(data, path, problems)}
+    for language in languages[1:]:
+        block = _language_block(data, language, str(path), problems)
+        if block:
+            layouts[language] = _caveat_from(block, Path(f"{path} ({language})"), problems)
+    return layouts
 
 
 @dataclass(frozen=True)
@@ -201,6 +253,13 @@ class Replies:
     feedback_sorry: str
     feedback_repeated: str
     feedback_unknown: str
+    # Small talk (actions/small_talk.py), and the reply to a message in a language the bot does
+    # not answer in (every served language's, one after the other).
+    greet: str
+    goodbye: str
+    you_are_welcome: str
+    iamabot: str
+    other_language: str
 
 
 REPLY_TEXTS = (
@@ -215,6 +274,11 @@ REPLY_TEXTS = (
     "feedback_thanks",
     "feedback_repeated",
     "feedback_unknown",
+    "greet",
+    "goodbye",
+    "you_are_welcome",
+    "iamabot",
+    "other_language",
 )
 REPLY_TEMPLATES = ("emergency", "handoff", "unavailable", "feedback_sorry")
 # Placeholders of ``message_too_long``: the limit (required) and the message's length.
@@ -244,35 +308,76 @@ def _template_problems(
     return problems
 
 
-def _load_replies(path: Path, problems: list[str]) -> Replies:
-    data = read_yaml(path, problems)
-    if not isinstance(data, dict):
-        problems.append(f"{path}: needs {', '.join(REPLY_TEXTS)} and suggested_topics")
-        data = {}
+def _replies_from(
+    data: dict[str, Any], where: str, problems: list[str], suggested: tuple[str, ...]
+) -> Replies:
     for name in REPLY_TEXTS:
-        problems.extend(_text_problems(str(path), name, data.get(name)))
+        problems.extend(_text_problems(where, name, data.get(name)))
     for name in REPLY_TEMPLATES:
-        problems.extend(_template_problems(str(path), name, data.get(name)))
+        problems.extend(_template_problems(where, name, data.get(name)))
     problems.extend(
         _template_problems(
-            str(path), "message_too_long", data.get("message_too_long"), MESSAGE_LIMIT_FIELDS, ("max_chars",)
+            where, "message_too_long", data.get("message_too_long"), MESSAGE_LIMIT_FIELDS, ("max_chars",)
         )
     )
-    problems.extend(
-        _template_problems(str(path), "also_asked", data.get("also_asked"), ("titles",), ("titles",))
-    )
-    suggested = data.get("suggested_topics")
-    if not isinstance(suggested, list) or not suggested:
-        problems.append(f"{path}: 'suggested_topics' must be a list of topic ids")
-        suggested = []
+    problems.extend(_template_problems(where, "also_asked", data.get("also_asked"), ("titles",), ("titles",)))
     texts = {
         name: " ".join(str(data.get(name) or "").split())
         for name in (*REPLY_TEXTS, *REPLY_TEMPLATES, "message_too_long", "also_asked")
     }
-    return Replies(suggested_topics=tuple(str(topic_id) for topic_id in suggested), **texts)
+    return Replies(suggested_topics=suggested, **texts)
 
 
-def _load_topic(path: Path, known_sources: Mapping[str, Source], problems: list[str]) -> Topic | None:
+def _load_replies(path: Path, problems: list[str], languages: Sequence[str]) -> dict[str, Replies]:
+    """The replies in each language; the suggested topics are the same in all."""
+    data = read_yaml(path, problems)
+    if not isinstance(data, dict):
+        problems.append(f"{path}: needs {', '.join(REPLY_TEXTS)} and suggested_topics")
+        data = {}
+    suggested = data.get("suggested_topics")
+    if not isinstance(suggested, list) or not suggested:
+        problems.append(f"{path}: 'suggested_topics' must be a list of topic ids")
+        suggested = []
+    topics = tuple(str(topic_id) for topic_id in suggested)
+    replies = {languages[0]: _replies_from(data, str(path), problems, topics)}
+    for language in languages[1:]:
+        block = _language_block(data, language, str(path), problems)
+        if block:
+            replies[language] = _replies_from(block, f"{path} ({language})", problems, topics)
+    return replies
+
+
+def _topic_texts(
+    data: dict[str, Any], where: str, problems: list[str], with_differences: bool | None
+) -> dict[str, str] | None:
+    """A topic's texts in one language (``with_differences``: whether the first language has
+    them, which every other language must follow; None: the first language itself)."""
+    local: list[str] = []
+    for name in ("title", "question", "answer"):
+        local.extend(_text_problems(where, name, data.get(name)))
+    has_differences = "differences" in data
+    if has_differences:
+        local.extend(_text_problems(where, "differences", data["differences"]))
+    if with_differences is not None and has_differences != with_differences:
+        local.append(
+            f"{where}: 'differences' must be {'given' if with_differences else 'left out'}, "
+            "as in the first language"
+        )
+    problems.extend(local)
+    if local:
+        return None
+    return {
+        "title": str(data["title"]).strip(),
+        "question": str(data["question"]).strip(),
+        "answer": " ".join(str(data["answer"]).split()),
+        "differences": " ".join(str(data.get("differences", "")).split()),
+    }
+
+
+def _load_topic(
+    path: Path, known_sources: Mapping[str, Source], problems: list[str], languages: Sequence[str]
+) -> dict[str, Topic] | None:
+    """A topic in each served language, by language; None when it has a problem."""
     data = read_yaml(path, problems)
     if not isinstance(data, dict):
         if data is not None:
@@ -283,7 +388,8 @@ def _load_topic(path: Path, known_sources: Mapping[str, Source], problems: list[
     missing = [name for name in TOPIC_FIELDS if data.get(name) in (None, "", [])]
     if missing:
         local.append(f"{where}: missing {', '.join(missing)}")
-    unknown_fields = sorted(set(data) - set(TOPIC_FIELDS) - set(OPTIONAL_TOPIC_FIELDS))
+    blocks = {key for key in data if isinstance(key, str) and LANGUAGE_CODE.match(key)}  # other languages
+    unknown_fields = sorted(set(data) - set(TOPIC_FIELDS) - set(OPTIONAL_TOPIC_FIELDS) - blocks)
     if unknown_fields:
         local.append(f"{where}: unknown fields {', '.join(unknown_fields)}")
     topic_id = data.get("id")
@@ -291,11 +397,6 @@ def _load_topic(path: Path, known_sources: Mapping[str, Source], problems: list[
         local.append(f"{where}: id must be lower_snake_case")
     elif topic_id is not None and topic_id != path.stem:
         local.append(f"{where}: id must match the file name ({path.stem})")
-    for name in ("title", "question", "answer"):
-        if name not in missing:
-            local.extend(_text_problems(where, name, data[name]))
-    if "differences" in data:
-        local.extend(_text_problems(where, "differences", data["differences"]))
     source_ids = data.get("sources") or []
     if not isinstance(source_ids, list):
         local.append(f"{where}: 'sources' must be a list of source ids")
@@ -305,53 +406,63 @@ def _load_topic(path: Path, known_sources: Mapping[str, Source], problems: list[
             local.append(f"{where}: unknown source id '{source_id}' (known: {', '.join(known_sources)})")
     if len(set(source_ids)) != len(source_ids):
         local.append(f"{where}: a source is listed twice")
+    texts = {} if missing else {languages[0]: _topic_texts(data, where, local, None)}
+    with_differences = "differences" in data
+    for language in languages[1:]:
+        block = _language_block(data, language, where, local)
+        if block:
+            texts[language] = _topic_texts(block, f"{where} ({language})", local, with_differences)
     problems.extend(local)
     if local:
         return None
-    topic = Topic(
-        id=str(topic_id),
-        title=data["title"].strip(),
-        question=data["question"].strip(),
-        answer=" ".join(data["answer"].split()),
-        sources=tuple(source_ids),
-        differences=" ".join(str(data.get("differences", "")).split()),
-    )
-    if len(topic.full_answer) > MAX_ANSWER_CHARS:
-        problems.append(
-            f"{where}: answer and differences are {len(topic.full_answer)} characters, "
-            f"more than {MAX_ANSWER_CHARS}"
-        )
-    return topic
+    topics = {}
+    for language, text in texts.items():
+        assert text is not None  # a problem would have returned above
+        topic = Topic(id=str(topic_id), sources=tuple(source_ids), **text)
+        if len(topic.full_answer) > MAX_ANSWER_CHARS:
+            problems.append(
+                f"{where} ({language}): answer and differences are {len(topic.full_answer)} characters, "
+                f"more than {MAX_ANSWER_CHARS}"
+            )
+        topics[language] = topic
+    return topics
 
 
-def load_knowledge_base(faq_dir: Path, nlu_dir: Path) -> KnowledgeBase:
-    """Load and validate the knowledge base and its NLU examples; raise on any problem."""
+def load_knowledge_base(
+    faq_dir: Path, nlu_dir: Path, languages: Sequence[str] | None = None
+) -> KnowledgeBase:
+    """Load and validate the knowledge base in every served language (``LANGUAGES``) and its
+    NLU examples; raise on any problem."""
+    languages = tuple(languages or load_settings().languages)
     problems: list[str] = []
-    sources = _load_sources(faq_dir / "sources.yml", problems)
-    layouts = _load_caveat(faq_dir / "caveat.yml", problems)
-    replies = _load_replies(faq_dir / "replies.yml", problems)
-    topics: dict[str, Topic] = {}
+    sources = _load_sources(faq_dir / "sources.yml", problems, languages)
+    layouts = _load_caveat(faq_dir / "caveat.yml", problems, languages)
+    replies = _load_replies(faq_dir / "replies.yml", problems, languages)
+    topics: dict[str, dict[str, Topic]] = {language: {} for language in languages}
     topic_files = sorted((faq_dir / "topics").glob("*.yml"))
     if not topic_files:
         problems.append(f"{faq_dir / 'topics'}: no topic files found")
     for path in topic_files:
-        topic = _load_topic(path, sources, problems)
-        if topic is None:
+        loaded = _load_topic(path, sources[languages[0]], problems, languages)
+        if loaded is None:
             continue
-        if topic.id in topics:
-            problems.append(f"{path}: duplicate topic id '{topic.id}'")
+        topic_id = loaded[languages[0]].id
+        if topic_id in topics[languages[0]]:
+            problems.append(f"{path}: duplicate topic id '{topic_id}'")
             continue
-        topics[topic.id] = topic
+        for language, topic in loaded.items():
+            topics[language][topic_id] = topic
 
     # A topic file that failed to load is already reported: don't report it again as missing.
-    declared = set(topics) | {path.stem for path in topic_files}
-    for topic_id in replies.suggested_topics:
+    first = topics[languages[0]]
+    declared = set(first) | {path.stem for path in topic_files}
+    for topic_id in replies[languages[0]].suggested_topics:
         if topic_id not in declared:
             problems.append(
                 f"{faq_dir / 'replies.yml'}: suggested topic '{topic_id}' is not in the knowledge base"
             )
     intent_examples = read_intent_examples(nlu_dir, problems)
-    for topic in topics.values():
+    for topic in first.values():
         count = len(intent_examples.get(topic.intent, ()))
         if count < MIN_EXAMPLES_PER_TOPIC:
             problems.append(
@@ -366,15 +477,24 @@ def load_knowledge_base(faq_dir: Path, nlu_dir: Path) -> KnowledgeBase:
             )
     if problems:
         raise KnowledgeBaseError(problems)
-    return KnowledgeBase(
-        topics=topics,
-        sources=sources,
-        caveat=layouts.caveat,
-        layout=layouts.layout,
-        part_layout=layouts.part_layout,
-        several_layout=layouts.several_layout,
-        intent_examples=intent_examples,
-        replies=replies,
+
+    def in_language(language: str) -> KnowledgeBase:
+        layout = layouts[language]
+        return KnowledgeBase(
+            topics=topics[language],
+            sources=sources[language],
+            caveat=layout.caveat,
+            layout=layout.layout,
+            part_layout=layout.part_layout,
+            several_layout=layout.several_layout,
+            intent_examples=intent_examples,
+            replies=replies[language],
+            language=language,
+        )
+
+    return replace(
+        in_language(languages[0]),
+        translations={language: in_language(language) for language in languages[1:]},
     )
 
 

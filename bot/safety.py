@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +33,6 @@ _APOSTROPHES = re.compile("['\u2018\u2019\u201b\u0060\u00b4]")
 _NOT_TEXT = re.compile(r"[^a-z0-9.,?!;:\s-]+")
 _SPACES = re.compile(r"\s+")
 # Clauses end at punctuation and at words that start a new thought.
-_CLAUSE_BREAK = re.compile(r"[.?!;,:\n]+|\s-\s|\b(?:but|however|although|though|also|btw|anyway|plus)\b")
-# A negation never reaches past these.
-_SENTENCE_BREAK = re.compile(r"[.?!;,:\n]+|\s-\s|\b(?:but|and|however|although|though|yet)\b")
 
 
 # {gap:N} in a pattern: up to N characters inside one sentence without a negation word.
@@ -42,9 +40,28 @@ _GAP = re.compile(r"\{gap:(\d+)\}")
 
 
 def normalise(text: str) -> str:
-    """Lower case, apostrophes dropped ("can't" -> "cant"), other symbols as spaces."""
+    """Lower case, accents dropped ("respiración" -> "respiracion", "año" -> "ano"),
+    apostrophes dropped ("can't" -> "cant"), other symbols (¿ ¡) as spaces."""
     text = _APOSTROPHES.sub("", text.lower()).replace("\u2014", " - ").replace("\u2013", " - ")
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return _SPACES.sub(" ", _NOT_TEXT.sub(" ", text)).strip()
+
+
+# Clauses end at punctuation and at words that start a new thought; a negation never reaches
+# past a sentence break. English words here; each language's file adds its own
+# (``clause_breaks``, ``sentence_breaks``: red_flags_es.yml).
+_PUNCTUATION_BREAK = r"[.?!;,:\n]+|\s-\s"
+CLAUSE_BREAK_WORDS = ("but", "however", "although", "though", "also", "btw", "anyway", "plus")
+SENTENCE_BREAK_WORDS = ("but", "and", "however", "although", "though", "yet")
+
+
+def _breaks(words: Iterable[str]) -> re.Pattern[str]:
+    alternatives = sorted({re.escape(normalise(w)) for w in words if normalise(w)}, key=len, reverse=True)
+    return re.compile(rf"{_PUNCTUATION_BREAK}|\b(?:{'|'.join(alternatives)})\b")
+
+
+_CLAUSE_BREAK = _breaks(CLAUSE_BREAK_WORDS)
+_SENTENCE_BREAK = _breaks(SENTENCE_BREAK_WORDS)
 
 
 class SafetyRulesError(InvalidData):
@@ -115,12 +132,14 @@ class SafetyRules:
     answer_instead_of: tuple[str, ...] = ()
     # The intent classifier's own `emergency` prediction escalates at this confidence.
     classifier_confidence: float = 1.0
+    clause_break: re.Pattern[str] = _CLAUSE_BREAK
+    sentence_break: re.Pattern[str] = _SENTENCE_BREAK
 
     def screen(self, text: str) -> Screening:
         """Every red-flag mention in ``text``; urgent when one describes what is happening."""
         normal = normalise(text)
-        clauses = _spans(normal, _CLAUSE_BREAK)
-        sentences = _spans(normal, _SENTENCE_BREAK)
+        clauses = _spans(normal, self.clause_break)
+        sentences = _spans(normal, self.sentence_break)
         before_treatment = any(p.search(normal) for p in self.before_treatment)
         mentions = []
         for flag in self.red_flags:
@@ -275,11 +294,60 @@ def _load_situations(
     return tuple(situations)
 
 
+# The lists another language's file adds to; in its entries, the patterns (and exceptions).
+_MERGED_LISTS = (
+    "general",
+    "now",
+    "before_treatment",
+    "after_treatment",
+    "negations",
+    "clause_breaks",
+    "sentence_breaks",
+)
+_MERGED_ENTRY_LISTS = ("patterns", "except")
+
+
+def _with_language_files(
+    data: dict[str, Any], safety_dir: Path, name: str, entries_key: str, problems: list[str]
+) -> dict[str, Any]:
+    """``data`` (``red_flags.yml`` or ``personal_advice.yml``) with what each language's own
+    file (``red_flags_es.yml``) adds: patterns for the same ids, more clause patterns and
+    negation words, and its ``personal`` pattern as an alternative. A language file names
+    no id of its own: every red flag and situation is defined once, in the main file."""
+    merged = {
+        **data,
+        entries_key: [dict(entry) for entry in data.get(entries_key) or [] if isinstance(entry, dict)],
+    }
+    by_id = {entry.get("id"): entry for entry in merged[entries_key]}
+    stem = Path(name).stem
+    for path in sorted(safety_dir.glob(f"{stem}_*.yml")):
+        extra = _Reader(path, problems).read()
+        for key in _MERGED_LISTS:
+            if isinstance(extra.get(key), list) and isinstance(merged.get(key, []), list):
+                merged[key] = [*merged.get(key, []), *extra[key]]
+        if isinstance(extra.get("personal"), str) and isinstance(merged.get("personal"), str):
+            merged["personal"] = f"(?:{merged['personal']})|(?:{extra['personal']})"
+        for number, entry in enumerate(extra.get(entries_key) or [], start=1):
+            entry_id = entry.get("id") if isinstance(entry, dict) else None
+            target = by_id.get(entry_id)
+            if target is None:
+                problems.append(f"{path}: entry {number}: id {entry_id!r} is not in {name}")
+                continue
+            for key in _MERGED_ENTRY_LISTS:
+                if isinstance(entry.get(key), list):
+                    target[key] = [*(target.get(key) or []), *entry[key]]
+    return merged
+
+
 def load_safety_rules(safety_dir: Path, known_topics: Iterable[str] | None = None) -> SafetyRules:
-    """Load and check the red flags and personal-advice situations; raise on any problem."""
+    """Load and check the red flags and personal-advice situations, with each language's own
+    file's patterns (``red_flags_es.yml``, ``personal_advice_es.yml``); raise on any problem.
+    Every message is screened with every language's patterns."""
     problems: list[str] = []
     path = safety_dir / RED_FLAGS_FILE
-    flag_data = _Reader(path, problems).read()
+    flag_data = _with_language_files(
+        _Reader(path, problems).read(), safety_dir, RED_FLAGS_FILE, "red_flags", problems
+    )
     negations = flag_data.get("negations")
     if not isinstance(negations, list) or not all(isinstance(n, str) and n.strip() for n in negations):
         problems.append(f"{path}: 'negations' must be a list of words")
@@ -295,7 +363,9 @@ def load_safety_rules(safety_dir: Path, known_topics: Iterable[str] | None = Non
     after_treatment = flags_reader.patterns("after_treatment", flag_data.get("after_treatment"))
 
     advice_reader = _Reader(safety_dir / PERSONAL_ADVICE_FILE, problems)
-    advice_data = advice_reader.read()
+    advice_data = _with_language_files(
+        advice_reader.read(), safety_dir, PERSONAL_ADVICE_FILE, "situations", problems
+    )
     personal = advice_reader.pattern("personal", advice_data.get("personal"))
     situations = _load_situations(advice_reader, advice_data, known_topics)
     confidence = flag_data.get("classifier_confidence", 1.0)
@@ -320,7 +390,13 @@ def load_safety_rules(safety_dir: Path, known_topics: Iterable[str] | None = Non
         situations,
         tuple(instead),
         float(confidence),
+        _breaks([*CLAUSE_BREAK_WORDS, *_words(flag_data.get("clause_breaks"))]),
+        _breaks([*SENTENCE_BREAK_WORDS, *_words(flag_data.get("sentence_breaks"))]),
     )
+
+
+def _words(value: Any) -> list[str]:
+    return [str(v) for v in value if isinstance(v, str) and v.strip()] if isinstance(value, list) else []
 
 
 NEVER_MATCHES = "(?!)"

@@ -60,6 +60,9 @@ def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
 class Settings:
     """Where the bot's data lives and how it talks to clients."""
 
+    # The languages the bot answers in, the first the default (docs/languages.md): every
+    # topic, reply and caveat must exist in each (bot/knowledge.py refuses one that lacks one).
+    languages: tuple[str, ...] = field(default_factory=lambda: _env_list("LANGUAGES", ("en", "es")))
     faq_dir: Path = field(default_factory=lambda: _env_path("FAQ_DIR", PROJECT_DIR / "data" / "faq"))
     nlu_dir: Path = field(default_factory=lambda: _env_path("NLU_DIR", PROJECT_DIR / "data" / "nlu"))
     sources_dir: Path = field(

@@ -82,7 +82,13 @@ from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.conversation import CONTEXT_SECONDS, LAST_TOPIC_SLOT, PREVIOUS_TOPIC_KEY
+from bot.conversation import (
+    CONTEXT_SECONDS,
+    CONVERSATION_LANGUAGE_KEY,
+    LAST_TOPIC_SLOT,
+    PREVIOUS_TOPIC_KEY,
+    conversation_language,
+)
 from rasa_server import faults, workers
 
 # The versions the patches were written and tested against (requirements/runtime.lock).
@@ -147,11 +153,20 @@ async def parse_in_context(
     tracker: DialogueStateTracker | None = None,
     only_output_properties: bool = True,
 ) -> dict[str, Any]:
-    """Rasa's ``parse_message`` with the conversation's previous topic in the metadata."""
-    metadata = {k: v for k, v in (message.metadata or {}).items() if k != PREVIOUS_TOPIC_KEY}
+    """Rasa's ``parse_message`` with the conversation's previous topic and language in the
+    metadata (a client's own values for them are dropped)."""
+    ours = (PREVIOUS_TOPIC_KEY, CONVERSATION_LANGUAGE_KEY)
+    metadata = {k: v for k, v in (message.metadata or {}).items() if k not in ours}
     topic = previous_topic(tracker, time.time())
     if topic is not None:
         metadata[PREVIOUS_TOPIC_KEY] = topic
+    language = (
+        conversation_language(e.parse_data for e in reversed(tracker.events) if isinstance(e, UserUttered))
+        if tracker is not None
+        else None
+    )
+    if language is not None:
+        metadata[CONVERSATION_LANGUAGE_KEY] = language
     message.metadata = metadata or (message.metadata and metadata)
     parsed: dict[str, Any] = await _ORIGINAL_PARSE_MESSAGE(self, message, tracker, only_output_properties)
     return parsed

@@ -44,6 +44,7 @@ from tooling.baselines import (
 from tooling.bench import MESSAGES_FILE, BenchError, commit, machine, read_mix
 from tooling.evaluation import (
     EMERGENCY,
+    Outcome,
     Question,
     bm25_report,
     classifier_markdown,
@@ -213,6 +214,30 @@ EVAL_SETS = {
     }
     for name in ("dev", "heldout")
 }
+# The Spanish sets (docs/languages.md): the questions, and conversations and several-question
+# messages in one set each (written blind, like the held-out sets).
+EVAL_SETS.update(
+    {
+        f"{name}_es": {
+            "questions": PROJECT_DIR / "tests" / f"{name}_questions_es.yml",
+            "conversations": PROJECT_DIR / "tests" / "conversations_es.yml",
+            "several": PROJECT_DIR / "tests" / "multi_questions_es.yml",
+        }
+        for name in ("dev", "heldout")
+    }
+)
+# The language each set's answers must be in.
+SET_LANGUAGES = {name: ("es" if name.endswith("_es") else "en") for name in EVAL_SETS}
+
+
+def in_language_share(outcomes: Sequence[Outcome], knowledge: KnowledgeBase, language: str) -> float:
+    """The share of topic answers written in ``language``: its caveat at the end and its
+    sources line in it."""
+    translated = knowledge.in_language(language)
+    sources_word = translated.layout.split("{sources}")[0].split("\n")[-1].strip()
+    answers = [o for o in outcomes if o.topic in knowledge.topics]
+    right = [o.text.rstrip().endswith(translated.caveat) and sources_word in o.text for o in answers]
+    return sum(right) / len(right) if right else float("nan")
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -244,13 +269,21 @@ def evaluate(args: argparse.Namespace) -> int:
             if not behind
             else f"The bot does NOT beat: {', '.join(behind)}.",
         ]
-    report = [summary_markdown(summary, path), *turn_lines, *compared]
+    language = SET_LANGUAGES[args.set]
+    in_language = in_language_share(outcomes, knowledge, language)
+    language_line = (
+        f"Answers in the set's language ({language}: its caveat last, its sources line): "
+        f"{in_language:.3f} of {sum(o.topic in knowledge.topics for o in outcomes)} topic answers."
+    )
+    report = [summary_markdown(summary, path), language_line, *turn_lines, *compared]
     print("\n\n".join(report))
     _write(
         args.json,
         json.dumps(
             {
                 "questions": str(path),
+                "language": language,
+                "answers_in_language": in_language,
                 "bot": asdict(summary),
                 "conversations": {"file": str(files["conversations"]), **asdict(turns)},
                 "several_questions": {"file": str(files["several"]), **asdict(answered)},

@@ -262,7 +262,7 @@
     this.socket.emit("user_uttered", {
       message: message,
       session_id: this.sessionId,
-      metadata: { tz: browserTimeZone() },
+      metadata: { tz: browserTimeZone(), lang: config.lang || document.documentElement.lang || navigator.language },
     });
     this.showTyping(true);
     this.input.focus();

@@ -18,6 +18,7 @@ GOOD = {
     "opening_hours": "Monday to Friday,\n9 am to 6 pm",
     "emergency_number": "911",
     "time_zone": "America/Chicago",
+    "es": {"opening_hours": "de lunes a viernes, de 9 a. m. a 6 p. m."},
 }
 
 
@@ -67,3 +68,14 @@ def test_a_file_that_is_no_mapping_is_refused(tmp_path: Path, content: str, prob
 def test_a_missing_file_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ClinicError, match="cannot be read"):
         load_clinic(tmp_path / "nowhere.yml")
+
+
+def test_each_served_language_has_its_own_opening_hours(tmp_path: Path) -> None:
+    clinic = load_clinic(_file(tmp_path, GOOD), ("en", "es"))
+    assert clinic.details_in("es")["opening_hours"].startswith("de lunes a viernes")
+    assert clinic.details_in("es")["clinic_phone"] == clinic.details["clinic_phone"]
+    assert clinic.details_in("en") == clinic.details
+    english_only = {k: v for k, v in GOOD.items() if k != "es"}
+    with pytest.raises(ClinicError, match="needs an 'es:' block with opening_hours"):
+        load_clinic(_file(tmp_path, english_only), ("en", "es"))
+    assert load_clinic(_file(tmp_path, english_only), ("en",)).details_in("es") == clinic.details

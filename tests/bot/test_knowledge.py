@@ -157,3 +157,38 @@ def test_every_problem_is_reported_at_once(data_copy: DataCopy) -> None:
     with pytest.raises(KnowledgeBaseError) as error:
         load_knowledge_base(faq_dir, nlu_dir)
     assert len(error.value.problems) == 2
+
+
+def test_every_topic_says_the_same_in_spanish(knowledge: KnowledgeBase) -> None:
+    spanish = knowledge.in_language("es")
+    assert spanish.language == "es" and knowledge.in_language("en") is knowledge
+    assert set(spanish.topics) == set(knowledge.topics)
+    for topic_id, topic in knowledge.topics.items():
+        translated = spanish.topic(topic_id)
+        assert translated.sources == topic.sources and translated.intent == topic.intent
+        assert translated.answer != topic.answer and translated.title != topic.title
+        assert bool(translated.differences) == bool(topic.differences)
+    assert spanish.caveat != knowledge.caveat and "FDA" in spanish.caveat
+    assert set(spanish.sources) == set(knowledge.sources)
+    assert spanish.replies.suggested_topics == knowledge.replies.suggested_topics
+
+
+def test_a_topic_without_a_served_language_is_refused(data_copy: DataCopy) -> None:
+    faq_dir, nlu_dir = data_copy()
+    path = faq_dir / "topics" / "cost.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del data["es"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match=r"cost.yml: topic 'cost': no 'es:' block"):
+        load_knowledge_base(faq_dir, nlu_dir, ("en", "es"))
+    assert "cost" in load_knowledge_base(faq_dir, nlu_dir, ("en",)).topics  # English alone serves
+
+
+def test_a_spanish_reply_without_its_placeholder_is_refused(data_copy: DataCopy) -> None:
+    faq_dir, nlu_dir = data_copy()
+    path = faq_dir / "replies.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["es"]["also_asked"] = "También preguntó por otros temas."
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match=r"replies.yml \(es\).*also_asked.*titles"):
+        load_knowledge_base(faq_dir, nlu_dir, ("en", "es"))

@@ -15,8 +15,15 @@ from tooling.evaluation import EMERGENCY, Question, classifier_rows, load_questi
 
 TESTS_DIR = PROJECT_DIR / "tests"  # the question sets
 SAFETY_DIR = PROJECT_DIR / "data" / "safety"
-# Written blind to the rules, by someone who never saw data/safety/ (docs/safety.md).
-SAFETY_SETS = ("safety_questions.yml", "safety_questions_unseen.yml")
+# Written blind to the rules, by someone who never saw data/safety/ (docs/safety.md); the
+# Spanish ones too (the first blind run is in docs/languages.md), and the Spanish rules'
+# own development set, written with them.
+SAFETY_SETS = (
+    "safety_questions.yml",
+    "safety_questions_unseen.yml",
+    "safety_questions_es.yml",
+    "safety_questions_es_dev.yml",
+)
 MAX_FALSE_ALARMS = 0.05
 
 
@@ -44,14 +51,20 @@ def test_every_red_flag_escalated_and_few_look_alikes(
     assert false_alarm_rate <= MAX_FALSE_ALARMS, f"look-alikes escalated: {false_alarms}"
 
 
-@pytest.mark.parametrize("name", ["dev_questions.yml", "heldout_questions.yml"])
+@pytest.mark.parametrize(
+    "name", ["dev_questions.yml", "heldout_questions.yml", "dev_questions_es.yml", "heldout_questions_es.yml"]
+)
 def test_the_evaluation_sets_agree_with_the_screen(
     name: str, safety_rules: SafetyRules, knowledge: KnowledgeBase
 ) -> None:
     red, others = _split(load_questions(TESTS_DIR / name, knowledge.topics))
     assert red, "the set has emergencies"
     assert [text for text in red if not safety_rules.screen(text).urgent] == []
-    assert [text for text in others if safety_rules.screen(text).urgent] == []
+    false_alarms = [text for text in others if safety_rules.screen(text).urgent]
+    if name.endswith("_es.yml"):  # the Spanish sets were never tuned on: within the safety sets' limit
+        assert len(false_alarms) / len(others) <= MAX_FALSE_ALARMS, false_alarms
+    else:
+        assert false_alarms == []
 
 
 def test_every_red_flag_is_exercised_by_the_safety_set(

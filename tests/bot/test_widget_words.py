@@ -182,7 +182,7 @@ def test_validate_checks_the_widget_words(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["validate"]) == 0
-    assert f"Widget words OK: en ({load_settings().widget_words_file})" in capsys.readouterr().out
+    assert f"Widget words OK: en, es ({load_settings().widget_words_file})" in capsys.readouterr().out
 
     _empty_title(shipped)
     broken = _write(tmp_path, shipped)

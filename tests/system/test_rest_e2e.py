@@ -408,3 +408,39 @@ def test_the_operator_page_needs_the_admin_token(bot: BotAddress) -> None:
     assert export.status_code == 200 and export.text.startswith("# The review queue")
     bad = requests.get(page, params={"token": ADMIN_TOKEN, "since": "last tuesday"}, timeout=10)
     assert bad.status_code == 400 and "SINCE" in bad.json()["error"]
+
+
+def test_a_spanish_conversation_is_answered_in_spanish(bot: BotAddress, knowledge: KnowledgeBase) -> None:
+    spanish = knowledge.in_language("es")
+    sender = f"patient-{uuid.uuid4()}"
+    messages = ask(bot, "¿cuánto cuesta una sesión de mesoterapia capilar?", sender)
+    assert _metadata(messages)["topic"] == "cost"
+    [text] = _texts(messages)
+    assert text.startswith(spanish.topic("cost").answer) and text.endswith(spanish.caveat)
+    assert "Fuentes:" in text
+    # A follow-up too short to tell its language stays in Spanish, read in the light of the topic.
+    follow = ask(bot, "¿y el seguro?", sender)
+    assert _metadata(follow)["topic"] == "cost" and _texts(follow)[0].endswith(spanish.caveat)
+    # A clear switch to English is answered in English.
+    switched = ask(bot, "sorry, in English please: does it hurt?", sender)
+    assert _metadata(switched)["topic"] == "pain" and _texts(switched)[0].endswith(knowledge.caveat)
+
+
+def test_a_message_in_another_language_is_told_which_languages_the_bot_speaks(
+    bot: BotAddress, knowledge: KnowledgeBase
+) -> None:
+    messages = ask(bot, "Bonjour, combien coûte une séance de mésothérapie pour les cheveux ?")
+    [text] = _texts(messages)
+    assert text == "\n".join(knowledge.in_language(code).replies.other_language for code in ("en", "es"))
+    assert _metadata(messages)["topic"] == "other_language"
+
+
+def test_a_spanish_red_flag_gets_the_urgent_reply_in_spanish(
+    bot: BotAddress, knowledge: KnowledgeBase
+) -> None:
+    messages = ask(bot, "me hice mesoterapia ayer y ahora me cuesta respirar y se me hinchan los labios")
+    metadata = _metadata(messages)
+    assert (metadata["topic"], metadata["route"]) == ("emergency", "safety")
+    [text] = _texts(messages)
+    spanish = knowledge.in_language("es").replies.emergency.format(**default_clinic().details_in("es"))
+    assert text == spanish
