@@ -30,7 +30,7 @@ ENGLISH, SPANISH = "en", "es"
 OTHER_LANGUAGE_INTENT = "other_language"
 SERVED = (ENGLISH, SPANISH)
 # Languages recognised so as to say "I answer in English and Spanish" to them.
-OTHERS = ("fr", "de", "pt", "it", "nl", "pl", "tr", "ru", "ar", "zh", "vi", "tl", "ko", "ja", "hi")
+OTHERS = ("fr", "de", "pt", "it", "nl")
 _CODES = {
     "en": Language.ENGLISH,
     "es": Language.SPANISH,
@@ -59,6 +59,18 @@ _SPANISH_WORDS = re.compile(
     re.I,
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Short words each served language writes all the time: when the detector is unsure, the
+# language with more of them in a message is its language.
+_FUNCTION_WORDS = {
+    "en": frozenset(
+        "the a an and or of to in on for with is are was be it i my me you your can do does did how what "
+        "when will would should much many after before this that".split()
+    ),
+    "es": frozenset(
+        "el la los las un una unos unas y o de del al en con por para es son era ser yo mi me te tu se le "
+        "lo que como cuando cuanto cuanta donde muy mas despues antes este esta eso hay puedo pelo cara".split()
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -108,13 +120,20 @@ def detect(
     best = values[0]
     code = _NAMES[best.language]
     served_scores = {_NAMES[v.language]: v.value for v in values if _NAMES[v.language] in served}
+    if SPANISH in served and _SPANISH_PUNCTUATION.search(text):  # ¿ ¡: no other language writes them
+        return Detected(SPANISH, SPANISH, served_scores.get(SPANISH, 0.0), True)
     if code not in served and best.value >= rules.other_confidence and len(words) >= rules.other_words:
         return Detected(None, code, best.value, True)
-    if SPANISH in served and (
-        _SPANISH_PUNCTUATION.search(text)
-        or (_SPANISH_WORDS.search(text) and served_scores.get(SPANISH, 0.0) >= served_scores.get(ENGLISH, 0.0))
+    if (
+        SPANISH in served
+        and _SPANISH_WORDS.search(text)
+        and served_scores.get(SPANISH, 0.0) >= served_scores.get(ENGLISH, 0.0)
     ):
         return Detected(SPANISH, SPANISH, served_scores.get(SPANISH, 0.0), True)
     if code in served and best.value >= rules.served_confidence:
         return Detected(code, code, best.value, True)
+    votes = {lang: sum(w.lower() in _FUNCTION_WORDS.get(lang, ()) for w in words) for lang in served}
+    ranked = sorted(votes.items(), key=lambda item: -item[1])
+    if len(ranked) > 1 and ranked[0][1] >= 2 and ranked[0][1] > ranked[1][1] and conversation not in served:
+        return Detected(ranked[0][0], code, best.value, False)  # a first message: its words decide
     return Detected(fallback, code, best.value, False)

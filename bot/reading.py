@@ -41,18 +41,31 @@ MAX_TOPICS = 3
 # Words that point back to something said before ("how long do they last?").
 POINTING_BACK = re.compile(
     r"\b(they|them|those|these|that|this|then|so|also|too|instead|either|again|afterwards?|"
-    r"what about|how about|and if|and what|and how|and when|and can|and is|and do|and the)\b",
+    r"what about|how about|and if|and what|and how|and when|and can|and is|and do|and the|"
+    # Spanish: "¿y cuánto duran?", "¿y eso?", "¿entonces?", "¿y si estoy amamantando?"
+    r"eso|esto|esos|esas|estos|estas|ellos|ellas|entonces|tambi[eé]n|y si|y el|y la|y los|y las|"
+    r"y qu[eé]|y c[oó]mo|y cu[aá]nd[oa]|y cu[aá]nt[oa]s?|y puedo|y se puede|qu[eé] tal|y para)\b",
     re.IGNORECASE,
 )
 # Within one message, what points back to the question before it ("what side effects are
 # normal and how long do they last"): pronouns only; "also" and "and" join new questions.
-POINTING_BACK_IN_MESSAGE = re.compile(r"\b(they|them|those|these|that|this|it all)\b", re.IGNORECASE)
+POINTING_BACK_IN_MESSAGE = re.compile(
+    r"\b(they|them|those|these|that|this|it all|eso|esto|esos|estos|esas|estas)\b", re.IGNORECASE
+)
+# Spanish question words and verbs a question starts with (with and without accents).
+_ES_ASKING = (
+    r"qu[eé]|c[oó]mo|cu[aá]ndo|cu[aá]nt[oa]s?|d[oó]nde|por qu[eé]|qui[eé]n(?:es)?|cu[aá]l(?:es)?|"
+    r"puedo|se puede|hay|es|son|duele|sirve|funciona|tengo que|debo|me pueden|pueden"
+)
 # Where one question ends and another begins within a message.
 QUESTION_BREAK = re.compile(
     r"(?<=[?!.;])\s+|\s*[?;]\s*|,\s*(?:and\s+|also\s+|plus\s+)?(?=(?:what|how|when|where|why|who|which|"
     r"is|are|can|could|do|does|did|will|would|should|shall|am|any)\b)|"
     r"\s+(?:and|also|plus|as well as)\s+(?=(?:what|how|when|where|why|who|which|is|are|can|could|do|does|"
-    r"did|will|would|should|shall|am|any|if|whether|the|i|my)\b)",
+    r"did|will|would|should|shall|am|any|if|whether|the|i|my)\b)|"
+    # Spanish: "¿duele? ¿cuánto cuesta?", "cuánto cuesta y si duele", "..., y cuándo veo resultados"
+    r"\s*¿\s*|,\s*(?:y\s+|adem[aá]s\s+|tambi[eé]n\s+)?(?=(?:" + _ES_ASKING + r")\b)|"
+    r"\s+(?:y|adem[aá]s|tambi[eé]n)\s+(?=(?:" + _ES_ASKING + r"|si)\b)",
     re.IGNORECASE,
 )
 
@@ -93,7 +106,8 @@ ASKING = re.compile(
     r"did|will|would|should|shall|am|any|has|have|whether|if|"
     r"(?:please\s+|can you\s+|could you\s+)?(?:tell|explain|let)\s+me\b|explain|"
     r"i'?d (?:like|love) to know|i (?:want|need|would like) to know|i wonder|i was wondering|"
-    r"wondering|curious)\b",
+    r"wondering|curious|" + _ES_ASKING + r"|si|dime|d[ií]game|expl[ií]que(?:me)?|quisiera saber|quiero saber|"
+    r"me gustar[ií]a saber|me preguntaba)\b",
     re.IGNORECASE,
 )
 # How a question about doing things after the treatment asks ("when can I ...", "is it OK
@@ -106,7 +120,9 @@ ASKING_PERMISSION = re.compile(
     re.IGNORECASE,
 )
 # A part may start with the word that joined it to the one before ("... ? and who does it").
-JOINING = re.compile(r"^(?:and|also|plus|but|or|so|then)\s+", re.IGNORECASE)
+JOINING = re.compile(
+    r"^(?:and|also|plus|but|or|so|then|y|e|adem[aá]s|tambi[eé]n|pero|o|entonces)\s+", re.IGNORECASE
+)
 
 
 def question_parts(text: str) -> list[str]:
@@ -116,13 +132,15 @@ def question_parts(text: str) -> list[str]:
     pending = ""
     position = 0
     for piece in QUESTION_BREAK.split(text):
-        end = text.find(piece, position) + len(piece) if piece else position
+        start = text.find(piece, position) if piece else position
+        end = start + len(piece) if piece else position
         position = end
-        asks = text[end : end + 3].lstrip().startswith("?") or bool(
-            ASKING.match(JOINING.sub("", piece.strip()))
-        )
+        closed = text[end : end + 3].lstrip().startswith("?")
+        asks = closed or bool(ASKING.match(JOINING.sub("", piece.strip())))
         pending = f"{pending} {piece}".strip()
-        if asks and len(pending.split()) >= 2:
+        # Two words make a question; in Spanish one does, between ¿ and ? ("¿duele?").
+        opened = "¿" in text[max(0, start - 2) : start]
+        if asks and (len(pending.split()) >= 2 or (opened and closed and pending)):
             questions.append(pending.strip(" ,;.!?"))
             pending = ""
     if pending and questions:

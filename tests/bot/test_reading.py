@@ -69,6 +69,13 @@ def reader() -> Reader:
         ),
         ("any side effects? and who does the injecting", ["any side effects", "and who does the injecting"]),
         ("I want to know what I am being injected with", 1),
+        # Spanish: one word between ¿ and ? is a question; "y" joins a new one.
+        ("¿duele? ¿cuánto cuesta?", ["duele", "cuánto cuesta"]),
+        (
+            "cuánto cuesta la sesión, y cuándo veo resultados",
+            ["cuánto cuesta la sesión", "cuándo veo resultados"],
+        ),
+        ("tengo 30 años y mi piel se ve cansada, ¿es muy pronto?", 1),
     ],
 )
 def test_a_message_is_split_into_the_questions_it_asks(text: str, parts: list[str] | int) -> None:
