@@ -112,10 +112,14 @@ class KnowledgeBase:
             return None
         return self.topics.get(intent[len(FAQ_INTENT_PREFIX) :])
 
+    def canonical_questions(self, topic_id: str) -> tuple[str, ...]:
+        """A topic's canonical question in each language served."""
+        return tuple(kb.topics[topic_id].question for kb in (self, *self.translations.values()))
+
     def questions(self, topic_id: str) -> tuple[str, ...]:
-        """The canonical question and every training phrasing of a topic."""
+        """The canonical questions and every training phrasing of a topic."""
         topic = self.topics[topic_id]
-        return (topic.question, *self.intent_examples.get(topic.intent, ()))
+        return (*self.canonical_questions(topic_id), *self.intent_examples.get(topic.intent, ()))
 
 
 def _text_problems(where: str, name: str, value: Any) -> list[str]:

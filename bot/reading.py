@@ -348,11 +348,16 @@ def examples_with_questions(
     knowledge: KnowledgeBase, examples: Sequence[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """The training examples (text, intent), with each topic's canonical question added as
-    an example of its intent when it is not one already."""
+    an example of its intent (in every language) when it is not one already."""
     known = {text for text, _ in examples}
     return [
         *examples,
-        *((t.question, t.intent) for t in knowledge.topics.values() if t.question not in known),
+        *(
+            (question, topic.intent)
+            for topic in knowledge.topics.values()
+            for question in knowledge.canonical_questions(topic.id)
+            if question not in known
+        ),
     ]
 
 

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 import requests
@@ -252,8 +251,62 @@ def replies_absent(text: str, knowledge: KnowledgeBase) -> bool:
 
 
 @pytest.mark.e2e
+def test_e2e_a_spanish_question_gets_one_spanish_message_with_its_caveat_on_every_app(
+    running_bot: RunningBot, knowledge: KnowledgeBase
+) -> None:
+    spanish = knowledge.in_language("es")
+    question = "¿cuánto tiempo duran los resultados de la mesoterapia?"
+    running_bot.fake_api.calls.clear()
+    url = f"{running_bot.url}/twilio"
+    form = twilio_form(question, new_phone())
+    assert asyncio.run(post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))).status == 204
+    chat_id = int(str(uuid.uuid4().int)[:9])
+    telegram = telegram_update(question, chat_id)
+    assert (
+        asyncio.run(
+            post_to_telegram(f"{running_bot.url}/telegram", telegram, TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"])
+        ).status
+        == 200
+    )
+    body = page_events(messenger_event(question, sender=str(chat_id)))
+    assert (
+        asyncio.run(post_to_messenger(f"{running_bot.url}/facebook", body, hub_signatures(body))).status
+        == 200
+    )
+    texts = running_bot.fake_api.sent_texts()
+    assert len(texts) == 3  # one message per app
+    assert all(t.startswith(spanish.topic("permanence").answer) and t.endswith(spanish.caveat) for t in texts)
+
+
+@pytest.mark.e2e
+def test_e2e_a_spanish_red_flag_gets_the_urgent_reply_on_every_app(
+    running_bot: RunningBot, knowledge: KnowledgeBase
+) -> None:
+    urgent = knowledge.in_language("es").replies.emergency.format(**default_clinic().details_in("es"))
+    message = "me hice la meso ayer y ahora me cuesta respirar y se me hinchan los labios"
+    running_bot.fake_api.calls.clear()
+    url = f"{running_bot.url}/twilio"
+    form = twilio_form(message, new_phone())
+    assert asyncio.run(post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))).status == 204
+    chat_id = int(str(uuid.uuid4().int)[:9])
+    update = telegram_update(message, chat_id)
+    assert (
+        asyncio.run(
+            post_to_telegram(f"{running_bot.url}/telegram", update, TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"])
+        ).status
+        == 200
+    )
+    body = page_events(messenger_event(message, sender=str(chat_id)))
+    assert (
+        asyncio.run(post_to_messenger(f"{running_bot.url}/facebook", body, hub_signatures(body))).status
+        == 200
+    )
+    assert running_bot.fake_api.sent_texts() == [urgent, urgent, urgent]
+
+
+@pytest.mark.e2e
 def test_e2e_a_telegram_patient_opening_the_chat_is_welcomed(
-    running_bot: RunningBot, domain: dict[str, Any]
+    running_bot: RunningBot, knowledge: KnowledgeBase
 ) -> None:
     running_bot.fake_api.calls.clear()
     chat_id = int(str(uuid.uuid4().int)[:9])
@@ -265,7 +318,7 @@ def test_e2e_a_telegram_patient_opening_the_chat_is_welcomed(
         )
 
     assert asyncio.run(scenario()).status == 200
-    assert running_bot.fake_api.sent_texts() == [domain["responses"]["utter_greet"][0]["text"]]
+    assert running_bot.fake_api.sent_texts() == [knowledge.replies.greet]
 
 
 @pytest.mark.e2e
