@@ -195,7 +195,9 @@ def detect(
     served: Sequence[str] = SERVED,
 ) -> Detected:
     """The language to read and answer ``text`` in (see the module's notes)."""
-    fallback = conversation if conversation in served else served_hint(hint) or served[0]
+    fallback: str = served_hint(hint) or served[0]
+    if conversation is not None and conversation in served:
+        fallback = conversation
     words = _WORD.findall(text)
     if not words:
         return Detected(fallback, fallback, 0.0, False)
