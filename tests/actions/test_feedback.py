@@ -63,7 +63,8 @@ def _press(events: list[dict[str, Any]], intent: str, answer: str | None, number
     assert asyncio.run(ActionFeedback().run(dispatcher, _tracker(events), {})) == []  # the topic stays
     [message] = dispatcher.messages
     events.append({"event": "bot", "text": message["text"], "metadata": {REPLY_KEY: message[REPLY_KEY]}})
-    return message
+    sent: dict[str, Any] = message
+    return sent
 
 
 def test_an_answer_carries_its_feedback_payloads_and_its_facts(knowledge: KnowledgeBase) -> None:
