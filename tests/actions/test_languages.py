@@ -46,7 +46,7 @@ def test_a_spanish_question_is_answered_in_spanish(knowledge: KnowledgeBase) -> 
 
 def test_a_button_payload_is_answered_in_the_conversations_language(knowledge: KnowledgeBase) -> None:
     earlier = _user("hola, tengo una pregunta", "greet", "es")
-    payload = {"event": "user", "text": "/faq_pain", "input_channel": "rest"}
+    payload: dict[str, Any] = {"event": "user", "text": "/faq_pain", "input_channel": "rest"}
     payload["parse_data"] = {
         "text": "/faq_pain",
         "intent": {"name": "faq_pain", "confidence": 1.0},
