@@ -32,7 +32,8 @@ def _run(action: Any, tracker: Tracker) -> dict[str, Any]:
     dispatcher = CollectingDispatcher()
     asyncio.run(action.run(dispatcher, tracker, {}))
     [message] = dispatcher.messages
-    return message
+    sent: dict[str, Any] = message
+    return sent
 
 
 def test_a_spanish_question_is_answered_in_spanish(knowledge: KnowledgeBase) -> None:
