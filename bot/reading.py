@@ -31,6 +31,7 @@ import numpy as np
 from bot.aftercare import AftercareRules, default_aftercare
 from bot.classifier import ClassifierConfig, IntentClassifier
 from bot.knowledge import FAQ_INTENT_PREFIX, KnowledgeBase
+from bot.language import detect
 from bot.retrieval import Candidate, Encoder, RetrievalIndex, build_index
 from bot.treatment_time import mentions_time
 
@@ -233,7 +234,12 @@ class Reader:
         return topic.id if topic is not None else None
 
     def _follow_up(
-        self, text: str, scored: _Scored, previous_topic: str | None, within_message: bool = False
+        self,
+        text: str,
+        scored: _Scored,
+        previous_topic: str | None,
+        within_message: bool = False,
+        language: str | None = None,
     ) -> _Scored | None:
         """``scored`` in the light of the previous topic, when ``text`` leans on it; else None.
 
@@ -261,18 +267,24 @@ class Reader:
             return weighed
         own_reading_is_clear = scored.confidence >= self.thresholds.own_reading
         if (pointing and not own_reading_is_clear) or weighed.confidence < self.thresholds.answer:
-            contextual = f"{previous.question} {text}"  # the message as the patient meant it
+            # The message as the patient meant it, after the question in the conversation's language.
+            written_in = detect(text, conversation=language, served=self.knowledge.languages).language
+            asked = self.knowledge.in_language(written_in).topic(previous.id).question
+            contextual = f"{asked} {text}"
             after_question = self._score([contextual], self._embed([contextual]))[0]
             if after_question.confidence >= self.thresholds.answer:
                 return after_question
         return weighed
 
-    def read(self, text: str, previous_topic: str | None = None) -> Reading:
+    def read(self, text: str, previous_topic: str | None = None, language: str | None = None) -> Reading:
+        """What ``text`` asks, after ``previous_topic`` (the topic just answered) in a
+        conversation in ``language`` (its follow-ups are read after that topic's question in
+        that language)."""
         vector = self._embed([text])
         whole = self._score([text], vector)[0]
         candidates = tuple(self.index.search(vector[0]))
         follow_up = self._says_when(text, whole, previous_topic) or self._follow_up(
-            text, whole, previous_topic
+            text, whole, previous_topic, language=language
         )
         chosen = follow_up or whole
         in_context = follow_up is not None and follow_up.intent != whole.intent

@@ -37,7 +37,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 import bot.classifier as classifier_module
 from bot.classifier import ClassifierConfig, IntentClassifier
-from bot.conversation import PREVIOUS_TOPIC_KEY
+from bot.conversation import CONVERSATION_LANGUAGE_KEY, PREVIOUS_TOPIC_KEY
 from bot.embedding import SentenceEncoder, network_identity, resolve_model_path
 from bot.knowledge import default_knowledge_base
 from bot.reading import Reader, Reading, ReadingThresholds, train_reader
@@ -180,7 +180,12 @@ class TopicReader(GraphComponent):
                 continue
             metadata = message.get("metadata") or {}
             previous = metadata.get(PREVIOUS_TOPIC_KEY) if isinstance(metadata, dict) else None
-            reading = self.reader.read(text, previous if isinstance(previous, str) else None)
+            language = metadata.get(CONVERSATION_LANGUAGE_KEY) if isinstance(metadata, dict) else None
+            reading = self.reader.read(
+                text,
+                previous if isinstance(previous, str) else None,
+                language if isinstance(language, str) else None,
+            )
             intent = {INTENT_NAME_KEY: reading.intent, PREDICTED_CONFIDENCE_KEY: reading.confidence}
             ranking = [
                 {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: conf} for name, conf in reading.ranking

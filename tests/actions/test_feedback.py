@@ -74,7 +74,7 @@ def test_an_answer_carries_its_feedback_payloads_and_its_facts(knowledge: Knowle
     assert data["answer_id"] == answer and data["feedback"]["not_helpful"] == feedback_payload(
         "feedback_not_helpful", answer
     )
-    assert message[REPLY_KEY] == data and "quick_replies" not in message  # REST: the metadata only
+    assert message[REPLY_KEY] == {**data, "language": "en"} and "quick_replies" not in message
 
 
 @pytest.mark.parametrize(("channel", "buttons"), [("telegram", True), ("facebook", True), ("twilio", False)])
