@@ -81,8 +81,14 @@ def _columns(rows: Sequence[tuple[str, float]], title: str) -> str:
             f'height="{column:.1f}" fill="{BAR}"><title>{html.escape(label)}: {value:g}</title></rect>'
         )
     for index in sorted({0, len(rows) // 2, len(rows) - 1}):
+        # The first label starts at the left edge, the last ends at the right: none is cut off.
+        anchor, x = "middle", index * step + step / 2
+        if index == 0 and len(rows) > 1:
+            anchor, x = "start", 0.0
+        elif index == len(rows) - 1 and len(rows) > 1:
+            anchor, x = "end", float(width)
         shapes.append(
-            f'<text x="{index * step + step / 2:.1f}" y="{chart_height + 20}" text-anchor="middle">'
+            f'<text x="{x:.1f}" y="{chart_height + 20}" text-anchor="{anchor}">'
             f"{html.escape(rows[index][0])}</text>"
         )
     return (
