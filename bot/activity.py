@@ -20,7 +20,7 @@ that answers feedback judge a feedback payload alike:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,16 +199,12 @@ def outcome(route: Any, topic: Any, topics: Sequence[str]) -> str:
     return "other"
 
 
-def _review(route: str | None, topic: str | None) -> str | None:
-    if route == ROUTE_SAFETY or topic == TOPIC_EMERGENCY:
-        return None  # emergencies never enter the queue
-    if topic == TOPIC_OUT_OF_SCOPE:
-        return REVIEW_OUT_OF_SCOPE
-    if route == ROUTE_FALLBACK and topic is None:
-        return REVIEW_NO_MATCH
-    if route == ROUTE_RETRIEVAL and topic is None:
-        return REVIEW_DID_YOU_MEAN
-    return None
+# The outcomes a person should review; emergencies (``safety``) never are.
+_REVIEWED = {
+    "out_of_scope": REVIEW_OUT_OF_SCOPE,
+    "no_match": REVIEW_NO_MATCH,
+    "did_you_mean": REVIEW_DID_YOU_MEAN,
+}
 
 
 def _kind(text: str, intent: str | None) -> str:
@@ -260,6 +256,7 @@ def turns(events: Sequence[Mapping[str, Any]]) -> list[Turn]:
         kind = _kind(text, intent)
         route, topic = facts.get("route"), facts.get("topic")
         topics = tuple(str(t) for t in facts.get("topics") or [])
+        answered = outcome(route, topic, topics)
         confidence = float(((user.get("parse_data") or {}).get("intent") or {}).get("confidence") or 0.0)
         found.append(
             Turn(
@@ -271,11 +268,11 @@ def turns(events: Sequence[Mapping[str, Any]]) -> list[Turn]:
                 intent=intent,
                 confidence=confidence,
                 route=str(route) if route else None,
-                outcome=outcome(route, topic, topics),
+                outcome=answered,
                 topic=str(topic) if topic else None,
                 topics=topics,
                 guesses=_guesses(user, facts),
-                review=_review(route, topic) if kind == KIND_QUESTION else None,
+                review=_REVIEWED.get(answered) if kind == KIND_QUESTION else None,
                 answer_id=str(facts["answer_id"]) if facts.get("answer_id") else None,
                 feedback=_judged(user, facts),
             )
@@ -290,12 +287,3 @@ def turns(events: Sequence[Mapping[str, Any]]) -> list[Turn]:
             replied = True
     close()
     return found
-
-
-def not_helpful_answers(found: Iterable[Turn]) -> set[str]:
-    """The answers marked not helpful (counted feedback only)."""
-    return {
-        t.feedback.answer
-        for t in found
-        if t.feedback is not None and t.feedback.status == "counted" and not t.feedback.helpful
-    }

@@ -20,10 +20,6 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import (
-    INTENT,
-    INTENT_NAME_KEY,
-    INTENT_RANKING_KEY,
-    PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
@@ -31,6 +27,7 @@ from rasa.shared.nlu.training_data.message import Message
 from bot.conversation import CONVERSATION_LANGUAGE_KEY, LANGUAGE_HINT_KEYS, LANGUAGE_KEY
 from bot.language import OTHER_LANGUAGE_INTENT, detect, detector
 from bot.settings import load_settings
+from components.safety_screen import set_intent
 
 METADATA = "metadata"
 
@@ -70,8 +67,5 @@ class LanguageReader(GraphComponent):
                 add_to_output=True,
             )
             if found.language is None:
-                intent = {INTENT_NAME_KEY: OTHER_LANGUAGE_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
-                ranking = message.get(INTENT_RANKING_KEY) or []
-                message.set(INTENT, intent, add_to_output=True)
-                message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
+                set_intent(message, OTHER_LANGUAGE_INTENT)
         return messages

@@ -71,20 +71,20 @@ class SafetyScreen(GraphComponent):
         intent = predicted.get(INTENT_NAME_KEY)
         confidence = float(predicted.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
         if self.rules.screen(text).urgent:
-            _set_intent(message, EMERGENCY_INTENT)
+            set_intent(message, EMERGENCY_INTENT)
             return
         if intent == EMERGENCY_INTENT:
             if confidence >= self.rules.classifier_confidence:
                 return
             intent = DEFAULT_NLU_FALLBACK_INTENT_NAME
-            _set_intent(message, intent, confidence)
+            set_intent(message, intent, confidence)
         advice = self.rules.personal_advice(text)
         topic = self.rules.answer_topic(advice, intent)
         if topic:
-            _set_intent(message, FAQ_INTENT_PREFIX + topic)
+            set_intent(message, FAQ_INTENT_PREFIX + topic)
 
 
-def _set_intent(message: Message, name: str, confidence: float = 1.0) -> None:
+def set_intent(message: Message, name: str, confidence: float = 1.0) -> None:
     """Make ``name`` the message's intent, at the top of the ranking."""
     intent = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
     ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != name]
