@@ -25,8 +25,10 @@ Four things differ from Rasa 3.6.21's channel (docs/security.md):
   true`` the client never joined its room and the bot's replies reached no one.
 
 It keeps Rasa's name, ``socketio``: replies carry their metadata on this channel
-(``METADATA_CHANNELS``), and the socket.io server stays at ``/socket.io``. The widget's own
-words (data/widget.yml) are served beside its files, at ``/webchat/words.json``.
+(``METADATA_CHANNELS``), and the socket.io server stays at ``/socket.io``. A reply's metadata
+also says the language it is written in (``language``), so that the widget shows its own
+words in the patient's language. The widget's own words (data/widget.yml) are served beside
+its files, at ``/webchat/words.json``.
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot.activity import REPLY_KEY
 from bot.answers import metadata_for
 from bot.settings import Settings, load_settings
-from bot.widget_words import DEFAULT_LANGUAGE, WidgetWords, default_widget_words
+from bot.widget_words import DEFAULT_LANGUAGE, LANGUAGE_CODE, WidgetWords, default_widget_words
 from channels.answering import answering, message_judge
 from rasa_server.stores import data_dir
 
@@ -260,6 +263,30 @@ class WidgetSocketBlueprint(SocketBlueprint):
         super().register(app, options)
 
 
+class WidgetSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output, with the reply's language in its metadata.
+
+    The actions write the language of each reply among its facts (``REPLY_KEY``,
+    actions/reply.py), which Rasa keeps in the bot event and hands the output channel beside
+    the message, but no channel sends. The widget needs it to show its own words in the
+    patient's language (web/widget.js), so the metadata event (``custom.data``) gets it as
+    ``language``; a reply without metadata, or whose facts name no language, is sent as is.
+    """
+
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
+        language = reply_language(kwargs.get(REPLY_KEY))
+        data = json_message.get("data")
+        if language is not None and isinstance(data, dict) and "language" not in data:
+            json_message = {**json_message, "data": {**data, "language": language}}
+        await super().send_custom_json(recipient_id, json_message, **kwargs)
+
+
+def reply_language(facts: Any) -> str | None:
+    """The language a reply's facts name ("en", "es"), or None."""
+    language = facts.get("language") if isinstance(facts, Mapping) else None
+    return language if isinstance(language, str) and LANGUAGE_CODE.fullmatch(language) else None
+
+
 class WidgetSocketIOInput(SocketIOInput):
     """Rasa's socket.io channel with sessions bound to their browser tab and checked origins."""
 
@@ -311,7 +338,7 @@ class WidgetSocketIOInput(SocketIOInput):
             if problem or sender_id is None:
                 logger.warning("Refused a %s event: %s.", self.user_message_evt, problem)
                 return
-            output = SocketIOOutput(sio, self.bot_message_evt)
+            output = WidgetSocketIOOutput(sio, self.bot_message_evt)
             judged, refusal = judge(data["message"], self.name())
             if refusal is not None:  # the bot does not read it (bot/messages.py)
                 custom = metadata_for(self.name(), refusal.custom)

@@ -17,9 +17,13 @@
  * - Every word the bot says comes from the bot (its YAML). So do the widget's own words
  *   (title, placeholder, labels, connection notes): this file holds none. Before it builds
  *   anything it fetches them from the server it was loaded from (words.json beside this
- *   file, from data/widget.yml, in the page's language or else English), trying again,
- *   less and less often, until they arrive; a page's window.MesoChat may override any of
- *   them, by the same names.
+ *   file, from data/widget.yml, in the language of the bot's latest reply in this tab,
+ *   else the page's, else English), trying again, less and less often, until they arrive;
+ *   a page's window.MesoChat may override any of them, by the same names.
+ * - The widget's words follow the patient's language: a reply whose metadata names a
+ *   language other than that of the words shown has the widget fetch that language's words
+ *   (once per language; the server answers English for one data/widget.yml lacks) and
+ *   relabel everything it shows. A fetch that fails keeps the words shown, silently.
  */
 (function () {
   "use strict";
@@ -37,7 +41,8 @@
     container: null,
     // Start with the floating chat open (ignored with a container).
     open: false,
-    // The language of the widget's words (e.g. "es"); by default the page's <html lang>.
+    // The language of the widget's words (e.g. "es") until a reply says the patient's; by
+    // default the page's <html lang>.
     lang: null,
     // The key prefix of what the widget keeps in sessionStorage.
     storageKey: "mesochat",
@@ -46,6 +51,10 @@
   var WORDS_URL = new URL("words.json", widgetBase);
   var FIRST_RETRY_MS = 1000;
   var LAST_RETRY_MS = 30000;
+  // A language as a reply's metadata and data/widget.yml name it: "en", "es", "pt-br".
+  var LANGUAGE = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/;
+  // The words fetched so far ({lang, words} as served), by the language asked for.
+  var fetchedWords = {};
 
   var pageSettings = window.MesoChat || {};
   var config = Object.assign({}, DEFAULTS, pageSettings);
@@ -119,6 +128,12 @@
 
   // `lang`: the language of the widget's words, as the server served them.
   function MesoChat(host, lang) {
+    // The language of the words shown, and the one whose words are being fetched, if any.
+    this.lang = lang;
+    this.wanted = null;
+    // The patient's language as the bot's latest reply said it (kept over a reload): sent
+    // to the bot as the `lang` hint with every message.
+    this.patientLang = validLanguage(store.read("lang", null));
     var history = store.read("history", []);
     this.messages = Array.isArray(history) ? history : [];
     // The session id names the conversation on the server; the token, given with it,
@@ -128,12 +143,12 @@
     this.sessionToken = store.read("sessionToken", null);
     this.socket = null;
     this.ready = false;
-    this.build(host, lang);
+    this.build(host);
     this.messages.forEach(this.show, this);
     this.scrollToEnd();
   }
 
-  MesoChat.prototype.build = function (host, lang) {
+  MesoChat.prototype.build = function (host) {
     var root = host.attachShadow({ mode: "open" });
     var style = el("link");
     style.rel = "stylesheet";
@@ -142,18 +157,17 @@
 
     var floating = !host.classList.contains("meso-chat-host-inline");
     var panel = el("section", "meso-chat" + (floating ? " meso-chat-floating" : " meso-chat-inline"));
-    if (lang) panel.lang = lang; // screen readers read the words in their language
-    panel.setAttribute("aria-label", config.title);
     panel.dataset.state = "connecting";
 
     var header = el("header", "meso-chat-header");
-    header.appendChild(el("h2", "meso-chat-title", config.title));
+    this.title = el("h2", "meso-chat-title");
+    header.appendChild(this.title);
+    this.closeButton = null;
     if (floating) {
-      var close = el("button", "meso-chat-close", "\u00d7");
-      close.type = "button";
-      close.setAttribute("aria-label", config.closeLabel);
-      close.addEventListener("click", this.setOpen.bind(this, false, true));
-      header.appendChild(close);
+      this.closeButton = el("button", "meso-chat-close", "\u00d7");
+      this.closeButton.type = "button";
+      this.closeButton.addEventListener("click", this.setOpen.bind(this, false, true));
+      header.appendChild(this.closeButton);
     }
     panel.appendChild(header);
 
@@ -162,7 +176,7 @@
     this.log.setAttribute("aria-live", "polite");
     panel.appendChild(this.log);
 
-    this.status = el("p", "meso-chat-status", config.connectingText);
+    this.status = el("p", "meso-chat-status");
     this.status.setAttribute("role", "status");
     panel.appendChild(this.status);
 
@@ -172,9 +186,7 @@
     this.input.name = "message";
     this.input.autocomplete = "off";
     this.input.maxLength = 1000;
-    this.input.placeholder = config.placeholder;
-    this.input.setAttribute("aria-label", config.placeholder);
-    this.sendButton = el("button", "meso-chat-send", config.sendLabel);
+    this.sendButton = el("button", "meso-chat-send");
     this.sendButton.type = "submit";
     form.appendChild(this.input);
     form.appendChild(this.sendButton);
@@ -183,15 +195,35 @@
     root.appendChild(panel);
     this.panel = panel;
 
+    this.launcher = null;
     if (floating) {
-      this.launcher = el("button", "meso-chat-launcher", config.openLabel);
+      this.launcher = el("button", "meso-chat-launcher");
       this.launcher.type = "button";
-      if (lang) this.launcher.lang = lang;
       this.launcher.addEventListener("click", this.setOpen.bind(this, true, true));
       root.appendChild(this.launcher);
-      this.setOpen(store.read("open", Boolean(config.open)), false);
     }
+    this.label();
+    if (floating) this.setOpen(store.read("open", Boolean(config.open)), false);
     this.setReady(false);
+  };
+
+  // Writes the widget's words (config) on what it has built: at start, and again when they
+  // change language. The messages' own words (feedback, "Urgent") are drawn with them.
+  MesoChat.prototype.label = function () {
+    // Screen readers read the words in their language.
+    if (this.lang) this.panel.lang = this.lang;
+    this.panel.setAttribute("aria-label", config.title);
+    this.title.textContent = config.title;
+    if (this.closeButton) this.closeButton.setAttribute("aria-label", config.closeLabel);
+    this.input.placeholder = config.placeholder;
+    this.input.setAttribute("aria-label", config.placeholder);
+    this.sendButton.textContent = config.sendLabel;
+    if (this.launcher) {
+      this.launcher.textContent = config.openLabel;
+      if (this.lang) this.launcher.lang = this.lang;
+    }
+    if (this.typing) this.typing.setAttribute("aria-label", config.typingLabel);
+    this.showStatus();
   };
 
   // Open or close the floating chat; focus moves only when the patient did it.
@@ -208,9 +240,15 @@
     this.ready = ready;
     this.panel.dataset.state = ready ? "ready" : this.socket ? "offline" : "connecting";
     this.sendButton.disabled = !ready;
-    this.status.textContent = ready ? "" : this.socket ? config.offlineText : config.connectingText;
-    this.status.hidden = ready;
+    this.showStatus();
     if (!ready) this.showTyping(false);
+  };
+
+  // The note under the messages while there is no connection: connecting, or lost.
+  MesoChat.prototype.showStatus = function () {
+    var state = this.panel.dataset.state;
+    this.status.textContent = state === "ready" ? "" : state === "offline" ? config.offlineText : config.connectingText;
+    this.status.hidden = state === "ready";
   };
 
   MesoChat.prototype.connect = function (io) {
@@ -262,15 +300,20 @@
     this.socket.emit("user_uttered", {
       message: message,
       session_id: this.sessionId,
-      metadata: { tz: browserTimeZone(), lang: config.lang || document.documentElement.lang || navigator.language },
+      metadata: { tz: browserTimeZone(), lang: this.languageHint() },
     });
     this.showTyping(true);
     this.input.focus();
   };
 
+  // The patient's language as the bot last said it, else the page's or browser's.
+  MesoChat.prototype.languageHint = function () {
+    return this.patientLang || config.lang || document.documentElement.lang || navigator.language;
+  };
+
   // A bot_uttered event: a message (text, maybe with buttons), or the metadata of the
   // message before it (Rasa sends the reply's `custom.data` as its own event, right after
-  // the text: {topic, route, sources, ...}).
+  // the text: {topic, route, sources, language, ...}).
   MesoChat.prototype.received = function (data) {
     if (typeof data.text === "string") {
       this.showTyping(false);
@@ -281,7 +324,58 @@
       this.add({ from: "bot", text: data.text, buttons: buttons, meta: null });
     } else if (typeof data.route === "string") {
       this.attachMetadata(data);
+      this.followLanguage(data.language);
     }
+  };
+
+  // A reply said the patient's language: the widget's words follow it. Nothing changes when
+  // the words shown are already in it; each language's words are fetched once.
+  MesoChat.prototype.followLanguage = function (lang) {
+    lang = validLanguage(lang);
+    if (!lang) return;
+    if (lang !== this.patientLang) {
+      this.patientLang = lang;
+      store.write("lang", lang);
+    }
+    if (lang === this.lang) {
+      this.wanted = null; // a fetch still on its way for another language is not used
+      return;
+    }
+    if (fetchedWords[lang]) {
+      this.wanted = null;
+      this.useWords(fetchedWords[lang]);
+      return;
+    }
+    if (lang === this.wanted) return; // already on its way
+    this.wanted = lang;
+    var chat = this;
+    fetchWords(lang).then(function (served) {
+      if (chat.wanted !== lang) return; // another language was asked for meanwhile
+      chat.wanted = null;
+      if (served) {
+        chat.useWords(served);
+      } else if (window.console) {
+        // The words shown stay (the patient sees no error); a later reply asks again.
+        console.warn("mesochat: no words from " + wordsUrl(lang) + "; keeping those shown");
+      }
+    });
+  };
+
+  // Shows the widget's words in another language ({lang, words} as served); the page's own
+  // settings still win over them.
+  MesoChat.prototype.useWords = function (served) {
+    if (served.lang === this.lang) return; // e.g. English for a language the server lacks
+    config = Object.assign({}, DEFAULTS, served.words, pageSettings);
+    this.lang = served.lang;
+    this.label();
+    // The feedback offered under answers already shown, in the new words. Only that group
+    // is replaced, not the answers (the log would read them out again); an urgent reply
+    // keeps its label, in the language of its own words (and is not announced again).
+    this.messages.forEach(function (message, index) {
+      var shown = this.log.querySelector('[data-index="' + index + '"]');
+      var group = shown && shown.querySelector(".meso-feedback");
+      if (group) shown.replaceChild(this.feedbackButtons(message, index), group);
+    }, this);
   };
 
   MesoChat.prototype.attachMetadata = function (meta) {
@@ -293,6 +387,8 @@
       topic: typeof meta.topic === "string" ? meta.topic : null,
       route: meta.route,
       sources: Array.isArray(meta.sources) ? meta.sources.map(String) : [],
+      // The language the reply is written in, for screen readers (null where not said).
+      language: validLanguage(meta.language),
       // An answer's "helpful / not helpful" payloads (bot/activity.py), offered until one is sent.
       feedback: feedback && typeof feedback.helpful === "string" && typeof feedback.not_helpful === "string"
         ? { helpful: feedback.helpful, not_helpful: feedback.not_helpful }
@@ -337,11 +433,13 @@
     var parts = lines(message.text);
     if (meta && !Array.isArray(meta.sources)) meta = null; // not written by this widget
     if (meta) node.dataset.route = meta.route;
+    // A reply in another language than the widget's words is read in its own.
+    if (meta && validLanguage(meta.language)) node.lang = meta.language;
     if (meta && meta.route === "safety") {
       // The urgent reply to a red flag: unmistakable, and announced at once.
       node.classList.add("meso-msg-urgent");
       node.setAttribute("role", "alert");
-      node.appendChild(el("strong", "meso-urgent-label", config.urgentLabel));
+      node.appendChild(this.ownWords(el("strong", "meso-urgent-label", config.urgentLabel)));
       parts.forEach(function (line) { node.appendChild(paragraph(line)); });
     } else if (meta && meta.sources.length > 0 && parts.length >= 3) {
       // A knowledge-base answer, in the layout of data/faq/caveat.yml:
@@ -378,7 +476,7 @@
   // "Was this answer helpful?" with two small buttons. Either sends its payload (what the
   // patient sees is the button's title) and the buttons go: one answer, one feedback.
   MesoChat.prototype.feedbackButtons = function (message, index) {
-    var group = el("div", "meso-feedback");
+    var group = this.ownWords(el("div", "meso-feedback"));
     group.setAttribute("role", "group");
     group.setAttribute("aria-label", config.feedbackQuestion);
     group.appendChild(el("span", "meso-feedback-question", config.feedbackQuestion));
@@ -395,6 +493,12 @@
       group.appendChild(button);
     }, this);
     return group;
+  };
+
+  // An element of the widget's own words inside a message: read in their language.
+  MesoChat.prototype.ownWords = function (node) {
+    if (this.lang) node.lang = this.lang;
+    return node;
   };
 
   MesoChat.prototype.showTyping = function (on) {
@@ -418,28 +522,54 @@
 
   // ---- start ----
 
-  // The widget's words ({lang, words}) from the server, once they arrive. Without them
-  // there is nothing to show, and no bot to talk to either: ask again, less and less often.
-  function withWords(callback) {
+  // A language code as this file uses it (lower case), or null for anything else.
+  function validLanguage(lang) {
+    if (typeof lang !== "string") return null;
+    lang = lang.toLowerCase();
+    return LANGUAGE.test(lang) ? lang : null;
+  }
+
+  function wordsUrl(lang) {
     var url = new URL(WORDS_URL.href);
-    var lang = config.lang || document.documentElement.lang;
     if (lang) url.searchParams.set("lang", lang);
+    return url.href;
+  }
+
+  // A promise of the widget's words in `lang` ({lang, words}, `lang` being the language
+  // the server gave, English for one it lacks), or of null when they did not come. Each
+  // language's words are fetched once; a failure is not kept, so they are asked for again.
+  function fetchWords(lang) {
+    if (lang && fetchedWords[lang]) return Promise.resolve(fetchedWords[lang]);
+    return fetch(wordsUrl(lang), { credentials: "omit" })
+      .then(function (answer) { return answer.ok ? answer.json() : null; })
+      .catch(function () { return null; })
+      .then(function (served) {
+        if (!served || !served.words || typeof served.words !== "object") return null;
+        served = { lang: validLanguage(served.lang) || validLanguage(lang), words: served.words };
+        if (lang) fetchedWords[lang] = served;
+        if (served.lang) fetchedWords[served.lang] = served;
+        return served;
+      });
+  }
+
+  // The widget's words ({lang, words}) from the server, once they arrive: in the patient's
+  // language as the bot last said it in this tab, else the page's. Without them there is
+  // nothing to show, and no bot to talk to either: ask again, less and less often.
+  function withWords(callback) {
+    var lang = validLanguage(store.read("lang", null)) || config.lang || document.documentElement.lang;
     var wait = FIRST_RETRY_MS;
     function attempt() {
-      fetch(url.href, { credentials: "omit" })
-        .then(function (answer) { return answer.ok ? answer.json() : null; })
-        .catch(function () { return null; })
-        .then(function (served) {
-          if (served && served.words && typeof served.words === "object") {
-            callback(served);
-            return;
-          }
-          if (wait === FIRST_RETRY_MS && window.console) {
-            console.warn("mesochat: no words from " + url.href + " yet; trying again");
-          }
-          window.setTimeout(attempt, wait);
-          wait = Math.min(wait * 2, LAST_RETRY_MS);
-        });
+      fetchWords(lang).then(function (served) {
+        if (served) {
+          callback(served);
+          return;
+        }
+        if (wait === FIRST_RETRY_MS && window.console) {
+          console.warn("mesochat: no words from " + wordsUrl(lang) + " yet; trying again");
+        }
+        window.setTimeout(attempt, wait);
+        wait = Math.min(wait * 2, LAST_RETRY_MS);
+      });
     }
     attempt();
   }
@@ -462,7 +592,7 @@
       var container = config.container ? document.querySelector(config.container) : null;
       var host = el("div", container ? "meso-chat-host meso-chat-host-inline" : "meso-chat-host");
       (container || document.body).appendChild(host);
-      var chat = new MesoChat(host, typeof served.lang === "string" ? served.lang : null);
+      var chat = new MesoChat(host, served.lang);
       withSocketIo(function (io) { chat.connect(io); });
     });
   }

@@ -27,9 +27,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswerFaq
 from actions.safety import ActionEscalateEmergency
-from bot.answers import compose_answers
+from actions.small_talk import ActionSmallTalk
+from bot.answers import compose_answers, reply_custom
 from bot.knowledge import KnowledgeBase
 from bot.settings import PROJECT_DIR, load_settings
+from channels.socketio import WidgetSocketIOOutput
 
 Delivered = list[dict[str, Any]]
 
@@ -209,3 +211,41 @@ def test_socketio_receives_metadata_as_data(
     )
     custom = [m for m in sent if not m.get("text")]
     assert len(custom) == 1 and custom[0]["data"]["topic"] == "pain"
+
+
+@pytest.mark.parametrize(("language", "action"), [("es", ActionAnswerFaq()), ("en", ActionSmallTalk())])
+def test_the_widgets_channel_says_each_replys_language_in_its_metadata(
+    language: str,
+    action: Action,
+    knowledge: KnowledgeBase,
+    make_tracker: Callable[..., Tracker],
+    domain: dict[str, Any],
+) -> None:
+    """The reply's language, which the action keeps in the bot event's facts (no channel
+    sends those), reaches the widget in the metadata event: its words follow it."""
+    tracker = make_tracker("faq_cost" if language == "es" else "greet", channel="socketio")
+    tracker.latest_message["language"] = {"language": language, "detected": language, "sure": True}
+    sent: Delivered = []
+    output = WidgetSocketIOOutput(_FakeSocketServer(sent), "bot_uttered")
+    asyncio.run(_deliver("socketio", output, tracker, domain, action))
+    [text] = [m["text"] for m in sent if m.get("text")]
+    [metadata] = [m["data"] for m in sent if not m.get("text")]
+    assert metadata["language"] == language
+    if language == "es":
+        assert text.endswith(knowledge.in_language("es").caveat) and metadata["topic"] == "cost"
+    else:
+        assert text == knowledge.replies.greet and metadata["topic"] == "small_talk"
+
+
+def test_a_reply_whose_facts_name_no_language_is_sent_as_it_is() -> None:
+    """The channel's own replies (a message too long, bot/messages.py) carry no facts."""
+    sent: Delivered = []
+    custom = reply_custom("message_too_long", "input")
+    output = WidgetSocketIOOutput(_FakeSocketServer(sent), "bot_uttered")
+    asyncio.run(output.send_response("patient", {"text": "Too long.", "custom": custom}))
+    asyncio.run(output.send_custom_json("patient", reply_custom(None, "fallback"), reply={"language": "<b>"}))
+    assert [m["data"] for m in sent] == [
+        {"text": "Too long."},
+        {"topic": "message_too_long", "route": "input", "sources": []},
+        {"topic": None, "route": "fallback", "sources": []},
+    ]

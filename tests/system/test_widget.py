@@ -12,7 +12,7 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -222,6 +222,36 @@ class ChatPage:
         self.find(".meso-chat-send")[0].click()
         self.wait(lambda: len(self.find(".meso-msg-bot:not(.meso-typing)")) > before)
 
+    def placeholder(self) -> str:
+        return str(self.find(".meso-chat-input")[0].get_attribute("placeholder"))
+
+    def words_fetched(self) -> list[str]:
+        """The language of each fetch of the widget's words since the page loaded."""
+        script = (
+            "return performance.getEntriesByType('resource').map(function (e) { return e.name; })"
+            ".filter(function (name) { return name.indexOf('/words.json') >= 0; })"
+            ".map(function (name) { return new URL(name).searchParams.get('lang'); });"
+        )
+        return [str(lang) for lang in self.driver.execute_script(script)]
+
+    def assert_words(self, words: Mapping[str, str], lang: str) -> None:
+        """The chat shows ``words`` (data/widget.yml) and says they are in ``lang``."""
+        panel = self.panel()
+        assert panel.get_attribute("lang") == lang
+        assert text(self.find(".meso-chat-title")[0]) == panel.get_attribute("aria-label") == words["title"]
+        box = self.find(".meso-chat-input")[0]
+        assert box.get_attribute("placeholder") == box.get_attribute("aria-label") == words["placeholder"]
+        assert text(self.find(".meso-chat-send")[0]) == words["sendLabel"]
+
+    @staticmethod
+    def assert_feedback(answer: WebElement, words: Mapping[str, str], lang: str) -> None:
+        """The answer offers feedback in ``words``, marked as ``lang``."""
+        group = _one(answer, ".meso-feedback")
+        assert group.get_attribute("lang") == lang
+        assert text(_one(group, ".meso-feedback-question")) == words["feedbackQuestion"]
+        buttons = group.find_elements(By.CSS_SELECTOR, "button.meso-feedback-button")
+        assert [text(b) for b in buttons] == [words["feedbackHelpful"], words["feedbackNotHelpful"]]
+
     def press(self, button: WebElement) -> WebElement:
         before = len(self.replies_with_metadata())
         button.click()
@@ -368,6 +398,75 @@ def test_feedback_in_the_widget_is_answered_stored_and_shown_on_the_operator_pag
     assert refused.status_code == 401
 
 
+@pytest.mark.e2e
+def test_a_spanish_conversation_in_the_widget_is_answered_and_labelled_in_spanish(
+    bot: BotAddress, browser: webdriver.Chrome, knowledge: KnowledgeBase
+) -> None:
+    """The page is in English; the patient writes in Spanish: the answer is in Spanish and
+    the widget's own words follow the language the reply says (data/widget.yml's `es:`),
+    fetched once; after a reload they are Spanish at once; an English question brings the
+    English words back."""
+    spanish = knowledge.in_language("es")
+    words = default_widget_words().languages
+    english_words, spanish_words = words[DEFAULT_LANGUAGE], words["es"]
+    page = ChatPage(browser, widget_url(bot.rasa_url))
+    page.open()
+    assert page.placeholder() == english_words["placeholder"] and page.panel().get_attribute("lang") == "en"
+
+    # A question in Spanish: the answer, its sources ("Fuentes") and the caveat, in Spanish.
+    cost = spanish.topic("cost")
+    answer = page.ask(cost.question)
+    assert answer.get_attribute("data-topic") == cost.id and answer.get_attribute("lang") == "es"
+    assert text(_one(answer, ".meso-answer")) == cost.full_answer
+    layout_lines = compose_answer(spanish, cost).text.split("\n")
+    sources = text(_one(answer, ".meso-sources"))
+    sources_label = spanish.layout.split("\n")[1].split("{sources}")[0]  # "Fuentes: " in caveat.yml
+    assert sources == layout_lines[-2] and sources.startswith(sources_label) and sources_label.strip()
+    assert text(_one(answer, "aside.meso-caveat")) == spanish.caveat != knowledge.caveat
+
+    # The widget's words switch to Spanish, on everything it shows, the answer's feedback too.
+    page.wait(lambda: page.placeholder() == spanish_words["placeholder"])
+    page.assert_words(spanish_words, "es")
+    answer = page.messages()[-1]
+    page.assert_feedback(answer, spanish_words, "es")
+    assert page.words_fetched() == [DEFAULT_LANGUAGE, "es"]
+
+    # Another Spanish answer: the same words, not fetched again.
+    pain = spanish.topic("pain")
+    again = page.ask(pain.question)
+    assert again.get_attribute("data-topic") == pain.id
+    assert text(_one(again, "aside.meso-caveat")) == spanish.caveat
+    page.assert_feedback(again, spanish_words, "es")
+    page.assert_words(spanish_words, "es")
+    assert page.words_fetched() == [DEFAULT_LANGUAGE, "es"]
+
+    # A reload: the conversation, in Spanish words from the start (the tab keeps the language).
+    shown = page.texts()
+    page.reload()
+    assert page.texts() == shown
+    page.assert_words(spanish_words, "es")
+    assert page.words_fetched() == ["es"]
+
+    # An English question: an English answer, and the English words back on everything,
+    # the Spanish answers' feedback still offered included.
+    sessions = knowledge.topic("sessions")
+    english = page.ask(sessions.question)
+    assert english.get_attribute("data-topic") == sessions.id and english.get_attribute("lang") == "en"
+    assert text(_one(english, "aside.meso-caveat")) == knowledge.caveat
+    page.wait(lambda: page.placeholder() == english_words["placeholder"])
+    page.assert_words(english_words, DEFAULT_LANGUAGE)
+    for offered in page.find(".meso-msg-answer"):
+        page.assert_feedback(offered, english_words, DEFAULT_LANGUAGE)
+    assert page.words_fetched() == ["es", DEFAULT_LANGUAGE]
+
+    # Each message told the bot the patient's language as the reply before it said it.
+    store = ConversationStore(Domain.empty())  # the database the servers share (BOT_DATA_DIR)
+    tracker = asyncio.run(store.retrieve(page.stored_session()))
+    assert tracker is not None
+    hints = [(e.text, e.metadata.get("lang")) for e in tracker.events if isinstance(e, UserUttered)]
+    assert hints == [(cost.question, "en"), (pain.question, "es"), (sessions.question, "es")]
+
+
 # --- the widget's own words (data/widget.yml) --------------------------------------------------
 
 
@@ -458,6 +557,48 @@ def test_the_widget_waits_for_its_words_and_shows_nothing_else(
     (served_from / "words.json").write_text(json.dumps(served), encoding="utf-8")
     title = page.wait(lambda: page.find(".meso-chat-title"))[0]
     assert text(title) == words["title"]
+
+
+@pytest.mark.e2e
+def test_the_widget_keeps_its_words_when_the_patients_language_cannot_be_fetched(
+    bot: BotAddress, browser: webdriver.Chrome, clinic_site: ClinicSite, knowledge: KnowledgeBase
+) -> None:
+    """Served from where the words of the reply's language are missing (a static copy of
+    the widget on the clinic's site, talking to the real bot): the words shown stay, nothing
+    tells the patient, and the next reply in that language asks again."""
+    served_from = clinic_site.directory / "words-gone"
+    (served_from / "vendor").mkdir(parents=True)
+    for name in ("widget.js", "widget.css", "vendor/socket.io.min.js"):
+        (served_from / name).write_bytes((PROJECT_DIR / "web" / name).read_bytes())
+    words = default_widget_words()
+    served = served_from / "words.json"  # the same file for every ?lang=
+    served.write_text(json.dumps({"lang": "en", "words": words.widget_words("en")}), encoding="utf-8")
+    settings = json.dumps({"server": bot.rasa_url, "container": "#chat"})
+    (served_from / "page.html").write_text(
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Clinic</title></head>\n'
+        f'<body><main id="chat" style="height: 600px"></main><script>window.MesoChat = {settings};</script>\n'
+        '<script src="widget.js" async></script></body></html>\n',
+        encoding="utf-8",
+    )
+    page = ChatPage(browser, f"{clinic_site.origin}/words-gone/page.html")
+    page.open()
+    english = words.languages[DEFAULT_LANGUAGE]
+    served.unlink()
+
+    spanish = knowledge.in_language("es")
+    answer = page.ask(spanish.topic("cost").question)
+    assert text(_one(answer, "aside.meso-caveat")) == spanish.caveat
+    page.wait(lambda: page.words_fetched() == [DEFAULT_LANGUAGE, "es"])  # and not found
+    page.assert_words(english, DEFAULT_LANGUAGE)
+    page.assert_feedback(answer, english, DEFAULT_LANGUAGE)
+    assert page.find(".meso-chat-status")[0].get_attribute("hidden") is not None
+    assert len(page.messages()) == 2  # the question and its answer: no word of an error
+
+    served.write_text(json.dumps({"lang": "es", "words": words.widget_words("es")}), encoding="utf-8")
+    page.ask(spanish.topic("pain").question)
+    page.wait(lambda: page.placeholder() == words.languages["es"]["placeholder"])
+    page.assert_words(words.languages["es"], "es")
+    assert page.words_fetched() == [DEFAULT_LANGUAGE, "es", "es"]
 
 
 def test_the_widget_sends_the_browsers_time_zone_for_aftercare_times(
