@@ -2,10 +2,18 @@
 character n-grams, trained in seconds.
 
 Features: the sentence embedding (``bot/embedding.py``), which recognises paraphrases, and
-TF-IDF weights of the character 2-4-grams inside words, which catch misspellings and the
-words the embedding blurs. One multinomial logistic regression over both, its strength
-``C`` chosen on the dev questions (docs/quality-and-speed.md). It is saved as plain arrays
-and JSON (no pickle) and read back without training.
+TF-IDF weights of the character 2-4-grams inside words seen in at least two training
+phrasings, which catch misspellings and the words the embedding blurs. One multinomial
+logistic regression over both, its strength ``C`` chosen on the dev questions
+(docs/quality-and-speed.md). It is saved as plain arrays and JSON (no pickle) and read back
+without training.
+
+The regression is fitted here rather than by scikit-learn's ``LogisticRegression``: the same
+objective (cross-entropy plus ``|W|^2 / 2C``, the intercepts unpenalised) minimised by the same
+L-BFGS, but with the dense sentence vectors and the sparse n-grams kept apart, each multiplied
+in its own kind (BLAS for the dense block), in float32. On the 4,600 phrasings of both
+languages it trains in about 20 s instead of about 63 s, to the same weights (largest
+difference 0.003 on weights up to 4).
 """
 
 from __future__ import annotations
@@ -18,8 +26,8 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
+from scipy.optimize import minimize
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 WEIGHTS_FILE = "classifier.npz"
 META_FILE = "classifier.json"
@@ -35,9 +43,10 @@ class ClassifierConfig:
     c: float = 30.0  # inverse regularisation strength
     ngram_min: int = 2
     ngram_max: int = 4
+    ngram_min_df: int = 2  # an n-gram is a feature when at least this many phrasings have it
     vector_weight: float = 1.0  # the sentence vector's scale beside the n-gram weights
     max_iter: int = 3000
-    seed: int = 42
+    seed: int = 42  # unused: the fit starts from zero and is deterministic (kept in saved configs)
 
 
 class IntentClassifier:
@@ -51,32 +60,43 @@ class IntentClassifier:
             sublinear_tf=True,
             lowercase=True,
             dtype=np.float32,
+            min_df=self.config.ngram_min_df,
         )
-        self._model = LogisticRegression(
-            C=self.config.c, max_iter=self.config.max_iter, random_state=self.config.seed
-        )
+        self._intents: tuple[str, ...] = ()
+        self._coef = np.zeros((0, 0), dtype=np.float32)  # one row per intent: vector, then n-grams
+        self._intercept = np.zeros(0, dtype=np.float32)
 
     @property
     def intents(self) -> tuple[str, ...]:
-        return tuple(str(name) for name in self._model.classes_)
+        return self._intents
 
-    def _features(self, texts: Sequence[str], vectors: np.ndarray) -> sparse.csr_matrix:
-        grams = self._ngrams.transform([text.lower() for text in texts])
-        dense = sparse.csr_matrix(np.asarray(vectors, dtype=np.float32) * self.config.vector_weight)
-        return sparse.hstack([dense, grams], format="csr")
+    def _features(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, sparse.csr_matrix]:
+        grams = sparse.csr_matrix(self._ngrams.transform([text.lower() for text in texts]), dtype=np.float32)
+        dense = np.asarray(vectors, dtype=np.float32) * np.float32(self.config.vector_weight)
+        return dense, grams
 
     def fit(self, texts: Sequence[str], vectors: np.ndarray, intents: Sequence[str]) -> IntentClassifier:
         if not (len(texts) == len(vectors) == len(intents)) or not texts:
             raise ClassifierError("fit needs one vector and one intent per text, and at least one text")
+        names, labels = np.unique(np.asarray(intents, dtype=str), return_inverse=True)
+        if len(names) < 2:
+            raise ClassifierError("fit needs at least two intents")
         self._ngrams.fit([text.lower() for text in texts])
-        self._model.fit(self._features(texts, vectors), list(intents))
+        dense, grams = self._features(texts, vectors)
+        self._intents = tuple(str(name) for name in names)
+        self._coef, self._intercept = _fit_multinomial(dense, grams, labels, len(names), self.config)
         return self
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """One row per text: the probability of each of ``intents``."""
         if not texts:
             return np.zeros((0, len(self.intents)), dtype=np.float32)
-        return np.asarray(self._model.predict_proba(self._features(texts, vectors)), dtype=np.float32)
+        dense, grams = self._features(texts, vectors)
+        width = dense.shape[1]
+        scores = (
+            dense @ self._coef[:, :width].T + np.asarray(grams @ self._coef[:, width:].T) + self._intercept
+        )
+        return _softmax(scores)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -84,13 +104,13 @@ class IntentClassifier:
         grams = sorted(vocabulary, key=vocabulary.__getitem__)
         np.savez(
             directory / WEIGHTS_FILE,
-            coef=self._model.coef_.astype(np.float32),
-            intercept=self._model.intercept_.astype(np.float32),
+            coef=self._coef.astype(np.float32),
+            intercept=self._intercept.astype(np.float32),
             idf=self._ngrams.idf_.astype(np.float32),
         )
         meta: dict[str, Any] = {
             "format": FORMAT,
-            "dimension": int(self._model.coef_.shape[1] - len(grams)),
+            "dimension": int(self._coef.shape[1] - len(grams)),
             "config": self.config.__dict__,
             "intents": list(self.intents),
             "ngrams": grams,
@@ -114,9 +134,52 @@ class IntentClassifier:
         classifier = cls(ClassifierConfig(**meta["config"]))
         classifier._ngrams.vocabulary_ = {gram: index for index, gram in enumerate(meta["ngrams"])}
         classifier._ngrams.idf_ = idf.astype(np.float64)
-        classifier._model.classes_ = np.array(meta["intents"])
-        classifier._model.coef_ = coef.astype(np.float64)
-        classifier._model.intercept_ = intercept.astype(np.float64)
+        classifier._intents = tuple(str(name) for name in meta["intents"])
+        classifier._coef = coef.astype(np.float32)
+        classifier._intercept = intercept.astype(np.float32)
         if coef.shape != (len(meta["intents"]), int(meta["dimension"]) + len(meta["ngrams"])):
             raise ClassifierError(f"{directory}: the classifier's arrays do not fit together: retrain")
         return classifier
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.asarray(scores, dtype=np.float32) - scores.max(axis=1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return np.asarray(exponentials / exponentials.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
+def _fit_multinomial(
+    dense: np.ndarray, grams: sparse.csr_matrix, labels: np.ndarray, classes: int, config: ClassifierConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (intents x features) and intercepts minimising the cross-entropy plus
+    ``|W|^2 / 2C``, by L-BFGS from zero (deterministic: no random start)."""
+    rows, width = dense.shape
+    features = width + grams.shape[1]
+    truth = np.zeros((rows, classes), dtype=np.float32)
+    truth[np.arange(rows), labels] = 1.0
+    grams_t = grams.T.tocsr()
+    penalty = np.float32(1.0 / config.c)
+
+    def loss_and_gradient(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        weights = flat[: features * classes].astype(np.float32).reshape(features, classes)
+        intercept = flat[features * classes :].astype(np.float32)
+        scores = dense @ weights[:width] + np.asarray(grams @ weights[width:]) + intercept
+        scores -= scores.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(scores).sum(axis=1, keepdims=True))
+        log_probabilities = scores - log_norm
+        loss = -float(log_probabilities[np.arange(rows), labels].sum()) + 0.5 * float(
+            penalty * (weights * weights).sum()
+        )
+        error = np.exp(log_probabilities) - truth
+        gradient = np.vstack([dense.T @ error, np.asarray(grams_t @ error)]) + penalty * weights
+        return loss, np.concatenate([gradient.ravel(), error.sum(axis=0)]).astype(np.float64)
+
+    result = minimize(
+        loss_and_gradient,
+        np.zeros(features * classes + classes),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": config.max_iter, "gtol": 1e-4},
+    )
+    weights = result.x[: features * classes].reshape(features, classes).T
+    return np.ascontiguousarray(weights, dtype=np.float32), result.x[features * classes :].astype(np.float32)

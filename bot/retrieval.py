@@ -204,7 +204,7 @@ def configured_thresholds(settings: Settings) -> Thresholds:
 def build_retriever(knowledge: KnowledgeBase, settings: Settings) -> Retriever:
     """The configured model with an index of the knowledge base built now, in memory (for
     the tooling: retrieval alone, as a baseline or a floor)."""
-    from bot.embedding import SentenceEncoder  # only the tooling builds a retriever
+    from bot.embedding import load_encoder  # only the tooling builds a retriever
 
-    encoder = SentenceEncoder.from_setting(settings.retrieval_model)
+    encoder = load_encoder(settings.retrieval_model)
     return Retriever(encoder, build_index(knowledge, encoder), configured_thresholds(settings))

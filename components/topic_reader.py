@@ -38,7 +38,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 import bot.classifier as classifier_module
 from bot.classifier import ClassifierConfig, IntentClassifier
 from bot.conversation import CONVERSATION_LANGUAGE_KEY, PREVIOUS_TOPIC_KEY
-from bot.embedding import SentenceEncoder, network_identity, resolve_model_path
+from bot.embedding import load_encoder, model_names, resolve_model_path, setting_identity
 from bot.knowledge import default_knowledge_base
 from bot.reading import Reader, Reading, ReadingThresholds, train_reader
 from bot.retrieval import data_hash, load_index, save_index
@@ -71,7 +71,7 @@ class TopicReader(GraphComponent):
         defaults = ClassifierConfig()
         thresholds = ReadingThresholds()
         return {
-            "model": "all-MiniLM-L6-v2",
+            "model": "all-MiniLM-L6-v2+multilingual-e5-small",
             "c": defaults.c,
             "vector_weight": defaults.vector_weight,
             "answer_threshold": thresholds.answer,
@@ -82,14 +82,15 @@ class TopicReader(GraphComponent):
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        resolve_model_path({**cls.get_default_config(), **config}["model"])
+        for name in model_names({**cls.get_default_config(), **config}["model"]):
+            resolve_model_path(name)
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
         """The network's identity, the knowledge base's questions and the classifier's code: a
         trained reader is reused from Rasa's cache only when all are unchanged."""
         model = {**cls.get_default_config(), **config}["model"]
-        network = network_identity(resolve_model_path(model), quantized=True)
+        network = setting_identity(model, quantized=True)
         code = hashlib.sha256(Path(classifier_module.__file__).read_bytes()).hexdigest()[:16]
         return f"{network}; questions {data_hash(default_knowledge_base())}; classifier {code}"
 
@@ -113,7 +114,7 @@ class TopicReader(GraphComponent):
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
-        self.encoder = reader.encoder if reader else SentenceEncoder.from_setting(self.config["model"])
+        self.encoder = reader.encoder if reader else load_encoder(self.config["model"])
         self.reader = reader
 
     def _thresholds(self) -> ReadingThresholds:

@@ -30,7 +30,7 @@ from bot.answers import (
     TOPIC_HANDOFF,
     TOPIC_OUT_OF_SCOPE,
 )
-from bot.embedding import SentenceEncoder
+from bot.embedding import load_encoder
 from bot.knowledge import KnowledgeBase
 from bot.retrieval import (
     Candidate,
@@ -385,7 +385,7 @@ def retrieval_report(
 ) -> dict[str, Any]:
     """One embedding model on these questions: ranking quality, tuned thresholds, latency."""
     started = time.perf_counter()
-    encoder = SentenceEncoder.from_setting(model)
+    encoder = load_encoder(model)
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
     index = build_index(knowledge, encoder)

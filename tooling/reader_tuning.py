@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.answers import TOPIC_EMERGENCY, TOPIC_HANDOFF, TOPIC_OUT_OF_SCOPE
 from bot.classifier import ClassifierConfig
-from bot.embedding import SentenceEncoder
+from bot.embedding import load_encoder
 from bot.knowledge import KnowledgeBase
 from bot.reading import FALLBACK_INTENT, Reader, ReadingThresholds, train_reader
 from bot.retrieval import Thresholds, decide
@@ -150,7 +150,7 @@ def tune(
     questions = load_questions(DEV["questions"], knowledge.topics)
     conversations = load_conversations(DEV["conversations"], knowledge.topics)
     several = load_several_questions(DEV["several"], knowledge.topics)
-    encoder = SentenceEncoder.from_setting(model)
+    encoder = load_encoder(model)
     examples = [(text, intent) for intent, texts in knowledge.intent_examples.items() for text in texts]
     trials = []
     for c, weight in itertools.product(grid["c"], grid["vector_weight"]):

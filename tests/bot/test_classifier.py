@@ -34,7 +34,8 @@ def _vectors(texts: list[str], dimension: int = 8) -> np.ndarray:
 
 @pytest.fixture
 def trained() -> IntentClassifier:
-    return IntentClassifier(ClassifierConfig(c=10)).fit(TEXTS, _vectors(TEXTS), INTENTS)
+    # Eight phrasings: every n-gram counts, even one seen once.
+    return IntentClassifier(ClassifierConfig(c=10, ngram_min_df=1)).fit(TEXTS, _vectors(TEXTS), INTENTS)
 
 
 def test_it_learns_the_intents_and_gives_probabilities(trained: IntentClassifier) -> None:
@@ -50,6 +51,27 @@ def test_character_ngrams_carry_a_misspelling_to_its_intent(trained: IntentClass
     no_vector = np.zeros((1, 8), dtype=np.float32)  # only the n-grams can tell
     [row] = trained.probabilities(["how mutch does it cots"], no_vector)
     assert trained.intents[int(row.argmax())] == "faq_cost"
+
+
+def test_its_regression_finds_scikit_learns_weights() -> None:
+    """The fit minimises scikit-learn's objective, so it lands on the same weights."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    random = np.random.default_rng(7)
+    intents = [f"intent_{i % 4}" for i in range(60)]
+    vectors = (
+        random.normal(size=(60, 6)).astype(np.float32)
+        + np.eye(6, dtype=np.float32)[[i % 4 for i in range(60)]]
+    )
+    texts = [f"{word} {i}" for i, word in enumerate(["cost", "pain", "hair", "sport"] * 15)]
+    config = ClassifierConfig(c=3, ngram_min_df=1, vector_weight=1.5)
+    ours = IntentClassifier(config).fit(texts, vectors, intents)
+    grams = ours._ngrams.transform([text.lower() for text in texts])
+    features = sparse.hstack([sparse.csr_matrix(vectors * 1.5), grams], format="csr")
+    theirs = LogisticRegression(C=3, max_iter=5000, tol=1e-8).fit(features, intents)
+    assert ours.intents == tuple(theirs.classes_)
+    assert np.allclose(ours.probabilities(texts, vectors), theirs.predict_proba(features), atol=2e-3)
 
 
 def test_a_saved_classifier_reads_back_the_same(trained: IntentClassifier, tmp_path: Path) -> None:
