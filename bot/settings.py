@@ -100,13 +100,13 @@ class Settings:
     )
     # The sentence-embedding model (bot/retrieval.py): a packaged model's name or a model directory.
     retrieval_model: str = field(
-        default_factory=lambda: os.environ.get("RETRIEVAL_MODEL", "all-MiniLM-L6-v2")
+        default_factory=lambda: os.environ.get("RETRIEVAL_MODEL", "all-MiniLM-L6-v2+multilingual-e5-small")
     )
     # Cosine-similarity thresholds, tuned on tests/dev_questions.yml (docs/quality-and-speed.md):
     # answer when the best topic scores at least `answer` and leads the next by `margin`;
     # offer "did you mean" for topics scoring at least `suggest`; otherwise say so honestly.
     retrieval_answer: float = field(default_factory=lambda: _env_float("RETRIEVAL_ANSWER", 0.70))
-    retrieval_suggest: float = field(default_factory=lambda: _env_float("RETRIEVAL_SUGGEST", 0.52))
+    retrieval_suggest: float = field(default_factory=lambda: _env_float("RETRIEVAL_SUGGEST", 0.65))
     retrieval_margin: float = field(default_factory=lambda: _env_float("RETRIEVAL_MARGIN", 0.04))
     # Bad input (bot/messages.py, channels/rest.py, docs/bad-input.md): the longest message
     # the bot reads, in characters (a longer one gets a reply that says the limit), and the
