@@ -250,29 +250,39 @@ def replies_absent(text: str, knowledge: KnowledgeBase) -> bool:
     return knowledge.replies.feedback_helpful not in text and "feedback" not in text
 
 
+def ask_on_every_app(running_bot: RunningBot, text: str) -> list[int]:
+    """The same message by SMS, Telegram and Messenger, each from a new patient: the webhooks'
+    statuses, in that order."""
+    url = f"{running_bot.url}/twilio"
+    form = twilio_form(text, new_phone())
+    chat_id = int(str(uuid.uuid4().int)[:9])
+    body = page_events(messenger_event(text, sender=str(chat_id)))
+
+    async def scenario() -> list[Reply]:
+        return [
+            await post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form)),
+            await post_to_telegram(
+                f"{running_bot.url}/telegram",
+                telegram_update(text, chat_id),
+                TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"],
+            ),
+            await post_to_messenger(f"{running_bot.url}/facebook", body, hub_signatures(body)),
+        ]
+
+    return [reply.status for reply in asyncio.run(scenario())]
+
+
 @pytest.mark.e2e
 def test_e2e_a_spanish_question_gets_one_spanish_message_with_its_caveat_on_every_app(
     running_bot: RunningBot, knowledge: KnowledgeBase
 ) -> None:
     spanish = knowledge.in_language("es")
-    question = "¿cuánto tiempo duran los resultados de la mesoterapia?"
     running_bot.fake_api.calls.clear()
-    url = f"{running_bot.url}/twilio"
-    form = twilio_form(question, new_phone())
-    assert asyncio.run(post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))).status == 204
-    chat_id = int(str(uuid.uuid4().int)[:9])
-    telegram = telegram_update(question, chat_id)
-    assert (
-        asyncio.run(
-            post_to_telegram(f"{running_bot.url}/telegram", telegram, TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"])
-        ).status
-        == 200
-    )
-    body = page_events(messenger_event(question, sender=str(chat_id)))
-    assert (
-        asyncio.run(post_to_messenger(f"{running_bot.url}/facebook", body, hub_signatures(body))).status
-        == 200
-    )
+    assert ask_on_every_app(running_bot, "¿cuánto tiempo duran los resultados de la mesoterapia?") == [
+        204,
+        200,
+        200,
+    ]
     texts = running_bot.fake_api.sent_texts()
     assert len(texts) == 3  # one message per app
     assert all(t.startswith(spanish.topic("permanence").answer) and t.endswith(spanish.caveat) for t in texts)
@@ -285,22 +295,7 @@ def test_e2e_a_spanish_red_flag_gets_the_urgent_reply_on_every_app(
     urgent = knowledge.in_language("es").replies.emergency.format(**default_clinic().details_in("es"))
     message = "me hice la meso ayer y ahora me cuesta respirar y se me hinchan los labios"
     running_bot.fake_api.calls.clear()
-    url = f"{running_bot.url}/twilio"
-    form = twilio_form(message, new_phone())
-    assert asyncio.run(post_to_twilio(url, form, twilio_signature(f"{url}/webhook", form))).status == 204
-    chat_id = int(str(uuid.uuid4().int)[:9])
-    update = telegram_update(message, chat_id)
-    assert (
-        asyncio.run(
-            post_to_telegram(f"{running_bot.url}/telegram", update, TELEGRAM_ENV["TELEGRAM_SECRET_TOKEN"])
-        ).status
-        == 200
-    )
-    body = page_events(messenger_event(message, sender=str(chat_id)))
-    assert (
-        asyncio.run(post_to_messenger(f"{running_bot.url}/facebook", body, hub_signatures(body))).status
-        == 200
-    )
+    assert ask_on_every_app(running_bot, message) == [204, 200, 200]
     assert running_bot.fake_api.sent_texts() == [urgent, urgent, urgent]
 
 
