@@ -31,7 +31,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 WEIGHTS_FILE = "classifier.npz"
 META_FILE = "classifier.json"
-FORMAT = 1
+FORMAT = 2  # 2: no seed in the configuration (the fit starts from zero, deterministic)
 
 
 class ClassifierError(RuntimeError):
@@ -46,7 +46,6 @@ class ClassifierConfig:
     ngram_min_df: int = 2  # an n-gram is a feature when at least this many phrasings have it
     vector_weight: float = 1.0  # the sentence vector's scale beside the n-gram weights
     max_iter: int = 3000
-    seed: int = 42  # unused: the fit starts from zero and is deterministic (kept in saved configs)
 
 
 class IntentClassifier:

@@ -77,7 +77,6 @@ class TopicReader(GraphComponent):
             "answer_threshold": thresholds.answer,
             "part_threshold": thresholds.part,
             "context_weight": thresholds.context_weight,
-            "random_seed": defaults.seed,
         }
 
     @classmethod
@@ -128,7 +127,6 @@ class TopicReader(GraphComponent):
         return ClassifierConfig(
             c=float(self.config["c"]),
             vector_weight=float(self.config["vector_weight"]),
-            seed=int(self.config["random_seed"]),
         )
 
     def train(self, training_data: TrainingData) -> Resource:

@@ -76,7 +76,7 @@ def test_its_regression_finds_scikit_learns_weights() -> None:
 
 def test_a_saved_classifier_reads_back_the_same(trained: IntentClassifier, tmp_path: Path) -> None:
     trained.save(tmp_path)
-    assert json.loads((tmp_path / META_FILE).read_text())["format"] == 1
+    assert json.loads((tmp_path / META_FILE).read_text())["format"] == 2
     np.load(tmp_path / WEIGHTS_FILE, allow_pickle=False)  # plain arrays, no pickle
     loaded = IntentClassifier.load(tmp_path)
     assert loaded.intents == trained.intents
