@@ -296,7 +296,7 @@ def time_training(command: Sequence[str], cwd: Path, env: Mapping[str, str], wor
 # match py-spy frames, "function (path/to/file.py:line)".
 PROFILE_PARTS: dict[str, str] = {
     "JSON-schema validation (jsonschema)": r"\(jsonschema/",
-    "sentence embedding (MiniLM, bot/embedding.py)": r"\(bot/embedding\.py",
+    "sentence embedding (bot/embedding.py: MiniLM and e5)": r"\(bot/embedding\.py",
     "topic reader (components/topic_reader.py, all of it)": r"\(components/topic_reader\.py",
     "intent classifier (bot/classifier.py; DIET in the stock bot)": (
         r"\((bot/classifier|rasa/nlu/classifiers/diet_classifier)\.py"
