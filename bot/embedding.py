@@ -263,12 +263,14 @@ def record_probe(model_dir: Path, float_file: Path, small: Path) -> dict[str, An
     return {"quantized_on": instruction_set(), "probe_min_cosine": round(cosine, 4)}
 
 
-def _threads() -> int:
-    """onnxruntime's threads: OMP_NUM_THREADS when set (the servers set 1), else its default."""
+def _threads(one_by_one: bool) -> int:
+    """onnxruntime's threads: OMP_NUM_THREADS when set (the servers set 1). Else one for a
+    network run one text at a time, whose many texts go one thread per core (threads of its
+    own on top would fight them for the cores), and onnxruntime's default for the others."""
     try:
-        return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "")))
     except ValueError:
-        return 0
+        return 1 if one_by_one else 0
 
 
 class _NetworkRunner:
@@ -283,7 +285,7 @@ class _NetworkRunner:
         # the whole input, which must not depend on the other texts of a batch.
         self.one_by_one = one_by_one
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = _threads()
+        options.intra_op_num_threads = _threads(one_by_one)
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
