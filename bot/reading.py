@@ -54,9 +54,14 @@ POINTING_BACK_IN_MESSAGE = re.compile(
     r"\b(they|them|those|these|that|this|it all|eso|esto|esos|estos|esas|estas)\b", re.IGNORECASE
 )
 # Spanish question words and verbs a question starts with (with and without accents).
+_ES_QUESTION_WORD = r"qu[eé]|c[oó]mo|cu[aá]ndo|cu[aá]nt[oa]s?|d[oó]nde|qui[eé]n(?:es)?|cu[aá]l(?:es)?"
 _ES_ASKING = (
-    r"qu[eé]|c[oó]mo|cu[aá]ndo|cu[aá]nt[oa]s?|d[oó]nde|por qu[eé]|qui[eé]n(?:es)?|cu[aá]l(?:es)?|"
-    r"puedo|se puede|hay|es|son|duele|sirve|funciona|tengo que|debo|me pueden|pueden"
+    _ES_QUESTION_WORD + r"|por qu[eé]|"
+    # A question word after its preposition: "¿para quién está indicada?", "¿desde cuándo existe?"
+    r"(?:para|por|en|con|de|a|desde|hasta|sin)\s+(?:" + _ES_QUESTION_WORD + r")|"
+    r"puedo|se puede|hay|es|son|duele|sirve|funciona|tengo que|debo|me pueden|pueden|"
+    # Yes/no questions open with the verb and its pronoun: "¿me puedo lavar el pelo?"
+    r"me (?:puedo|pueden|conviene|sirve)"
 )
 # Where one question ends and another begins within a message.
 QUESTION_BREAK = re.compile(
@@ -75,11 +80,12 @@ QUESTION_BREAK = re.compile(
 class ReadingThresholds:
     """Probabilities the intent classifier must reach (chosen on the dev sets)."""
 
-    answer: float = 0.5  # the message's top intent, to act on it
+    answer: float = 0.45  # the message's top intent, to act on it
     part: float = 0.5  # each part of a message with several questions
     context_weight: float = 4.0  # how much more a follow-up weighs the previous topic
     own_reading: float = 0.8  # a reading this confident is no follow-up, even with a pronoun
     short_words: int = 6  # a message this short may lean on the context
+    short_part_words: int = 4  # a question this short, after another in one message, leans on it
     with_question: bool = True  # also read a follow-up after the previous topic's question
 
 
@@ -108,7 +114,7 @@ ASKING = re.compile(
     r"(?:please\s+|can you\s+|could you\s+)?(?:tell|explain|let)\s+me\b|explain|"
     r"i'?d (?:like|love) to know|i (?:want|need|would like) to know|i wonder|i was wondering|"
     r"wondering|curious|" + _ES_ASKING + r"|si|dime|d[ií]game|expl[ií]que(?:me)?|quisiera saber|quiero saber|"
-    r"me gustar[ií]a saber|me preguntaba)\b",
+    r"quer[ií]a saber|necesito saber|quiero preguntar\w*|me gustar[ií]a saber|me preguntaba)\b",
     re.IGNORECASE,
 )
 # How a question about doing things after the treatment asks ("when can I ...", "is it OK
@@ -253,7 +259,7 @@ class Reader:
             return None
         pointing = bool(POINTING_BACK_IN_MESSAGE.search(text))
         if within_message:
-            if not pointing:
+            if not (pointing or len(text.split()) <= self.thresholds.short_part_words):
                 return None
         elif not (pointing or leans_on_context(text, self.thresholds.short_words)):
             return None
@@ -287,7 +293,10 @@ class Reader:
             text, whole, previous_topic, language=language
         )
         chosen = follow_up or whole
-        in_context = follow_up is not None and follow_up.intent != whole.intent
+        # Read in context: the context changed the reading, or made a doubtful one sure.
+        in_context = follow_up is not None and (
+            follow_up.intent != whole.intent or whole.confidence < self.thresholds.answer
+        )
         topics, parts = self._parts_topics(text, whole) if follow_up is None else ([], 1)
         if len(topics) >= 2 or (topics and parts >= 2 and self._unanswered(chosen)):
             # Several questions; or several parts of which one reads clearly while the whole
@@ -305,6 +314,21 @@ class Reader:
             candidates,
             in_context,
         )
+
+    def _continues(self, previous_part: str, part: str, scored: _Scored, before: str) -> bool:
+        """Whether a short part without a clear reading of its own ("¿cuántos días?"), read
+        after the part before it, asks more about that part's topic: a detail of the same
+        question, not a new one. A longer part is a question of its own ("how long does it
+        take?" after "does it hurt?")."""
+        if (
+            len(part.split()) > self.thresholds.short_part_words
+            or scored.confidence >= self.thresholds.own_reading
+            or POINTING_BACK_IN_MESSAGE.search(part)
+        ):
+            return False
+        joined = f"{previous_part} {part}"
+        reading = self._score([joined], self._embed([joined]))[0]
+        return self._topic(reading.intent) == before and reading.confidence >= self.thresholds.own_reading
 
     def _unanswered(self, scored: _Scored) -> bool:
         """Whether a reading would leave the patient without a topic's answer."""
@@ -339,10 +363,14 @@ class Reader:
             return self._activity_topics(text, whole)[:MAX_TOPICS], 1
         topics: list[str] = []
         before: str | None = None
+        previous_part = ""
         for part, scored in zip(parts, self._score(parts, self._embed(parts)), strict=True):
             follow_up = self._follow_up(part, scored, before, within_message=True) if before else None
             reading = follow_up or scored
             topic = self._topic(reading.intent)
+            if before and topic != before and self._continues(previous_part, part, scored, before):
+                continue  # "do I stop aspirin before? how many days?": still the first question
+            previous_part = part
             activities = self._activity_topics(part, reading)
             if activities:
                 topics.extend(t for t in activities if t not in topics)

@@ -76,6 +76,16 @@ def reader() -> Reader:
             ["cuánto cuesta la sesión", "cuándo veo resultados"],
         ),
         ("tengo 30 años y mi piel se ve cansada, ¿es muy pronto?", 1),
+        # A question word after its preposition; a request worded as a statement; a yes/no
+        # question that opens with its pronoun and verb.
+        ("que es y para quien esta indicada", ["que es", "para quien esta indicada"]),
+        ("¿Está aprobada? ¿Desde cuándo se hace?", ["Está aprobada", "Desde cuándo se hace"]),
+        ("queria saber el precio y si duele", ["queria saber el precio", "si duele"]),
+        (
+            "me puedo maquillar despues y cuando me lavo el pelo",
+            ["me puedo maquillar despues", "cuando me lavo el pelo"],
+        ),
+        ("me duele la cabeza desde ayer y es normal?", 1),  # a story, then a question
     ],
 )
 def test_a_message_is_split_into_the_questions_it_asks(text: str, parts: list[str] | int) -> None:
@@ -102,6 +112,20 @@ def test_a_plain_question_is_embedded_once(reader: Reader) -> None:
 def test_several_questions_get_their_topics_in_order(reader: Reader) -> None:
     reading = reader.read("does it hurt and how much does it cost?")
     assert reading.topics == ("pain", "cost") and reading.intent == "faq_pain" and reading.parts == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tengo que dejar la aspirina antes? cuantos dias?",
+        "tengo que dejar el ibuprofeno antes? cuantos dias?",
+    ],
+)
+def test_a_short_question_that_only_details_the_one_before_is_no_second_topic(
+    reader: Reader, text: str
+) -> None:
+    # "¿cuántos días?" alone reads as recovery; after "stop aspirin before?" it asks how long.
+    assert reader.read(text).topics == ("preparation",)
 
 
 def test_a_question_about_one_thing_twice_is_one_topic(reader: Reader) -> None:
