@@ -53,6 +53,11 @@ POINTING_BACK = re.compile(
 POINTING_BACK_IN_MESSAGE = re.compile(
     r"\b(they|them|those|these|that|this|it all|eso|esto|esos|estos|esas|estas)\b", re.IGNORECASE
 )
+# Spanish leaves out the pronoun ("¿y cuánto duran?": how long do *they* last), so there a
+# follow-up that opens with "y" and a question word points back as a pronoun would.
+POINTING_BACK_ES = re.compile(
+    r"^\W*y\s+(?:qu[eé]|c[oó]mo|cu[aá]nd[oa]|cu[aá]nt[oa]s?|d[oó]nde|por qu[eé]|para qu[eé])\b", re.IGNORECASE
+)
 # Spanish question words and verbs a question starts with (with and without accents).
 _ES_QUESTION_WORD = r"qu[eé]|c[oó]mo|cu[aá]ndo|cu[aá]nt[oa]s?|d[oó]nde|qui[eé]n(?:es)?|cu[aá]l(?:es)?"
 _ES_ASKING = (
@@ -257,7 +262,7 @@ class Reader:
         """
         if previous_topic is None or previous_topic not in self.knowledge.topics:
             return None
-        pointing = bool(POINTING_BACK_IN_MESSAGE.search(text))
+        pointing = bool(POINTING_BACK_IN_MESSAGE.search(text) or POINTING_BACK_ES.search(text))
         if within_message:
             if not (pointing or len(text.split()) <= self.thresholds.short_part_words):
                 return None
@@ -277,7 +282,9 @@ class Reader:
             written_in = detect(text, conversation=language, served=self.knowledge.languages).language
             asked = self.knowledge.in_language(written_in).topic(previous.id).question
             contextual = f"{asked} {text}"
-            after_question = self._score([contextual], self._embed([contextual]))[0]
+            after_question = self._score([contextual], self._embed([contextual]))[0].weighing(
+                previous.intent, self.thresholds.context_weight, (OUT_OF_SCOPE_INTENT,)
+            )
             if after_question.confidence >= self.thresholds.answer:
                 return after_question
         return weighed

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bot.classifier import ClassifierConfig
-from bot.embedding import SentenceEncoder
+from bot.embedding import load_encoder
 from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.reading import (
     FALLBACK_INTENT,
@@ -44,9 +44,7 @@ def reader() -> Reader:
         part=float(settings["part_threshold"]),
         context_weight=float(settings["context_weight"]),
     )
-    return train_reader(
-        knowledge, SentenceEncoder.from_setting("all-MiniLM-L6-v2"), examples, config, thresholds
-    )
+    return train_reader(knowledge, load_encoder(str(settings["model"])), examples, config, thresholds)
 
 
 @pytest.mark.parametrize(
@@ -170,6 +168,14 @@ def test_a_follow_up_is_read_in_the_light_of_the_previous_topic(reader: Reader) 
     assert alone.topics != ("coffee_alcohol",)
     followed = reader.read("what about after?", previous_topic="coffee_alcohol")
     assert followed.topics == ("coffee_alcohol",) and followed.in_context
+
+
+@pytest.mark.parametrize("text", ["¿y cuánto tiempo duran?", "y cuanto duran?"])
+def test_a_spanish_follow_up_points_back_without_a_pronoun(reader: Reader, text: str) -> None:
+    # Spanish leaves out "they": "¿y cuánto duran?" after the side effects asks how long they last.
+    followed = reader.read(text, previous_topic="side_effects", language="es")
+    assert followed.topics == ("side_effects",) and followed.in_context
+    assert reader.read("y cuanto cuesta?", previous_topic="pain", language="es").topics == ("cost",)
 
 
 def test_a_clear_new_question_wins_over_the_previous_topic(reader: Reader) -> None:

@@ -60,7 +60,7 @@ WAIT_SECONDS = 60  # an upper bound for a reply to arrive, never a measured time
 
 # A wording today's model leaves unsure and retrieval answers with "did you mean", even
 # asked right after an answer: long enough not to be read as a follow-up of that answer.
-DID_YOU_MEAN = "my friend mentioned mesotherapie to me the other day"
+DID_YOU_MEAN = "meso??"
 XSS = '<img src=x onerror="window.mesoXss=1"><b>bold</b>'
 
 
