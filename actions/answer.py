@@ -33,7 +33,6 @@ from bot.answers import compose_answers
 from bot.clinic import default_clinic
 from bot.conversation import ASKED_TIME_SLOT, TREATMENT_TIME_SLOT
 from bot.knowledge import Topic
-from bot.settings import load_settings
 from bot.treatment_time import TreatmentTime, warm_up
 
 
@@ -50,12 +49,10 @@ def _aftercare(
 ) -> tuple[str, str, dict[str, Any], list[dict[str, Any]]]:
     """What to say before the general answer and after it, the metadata, the slots it sets.
 
-    Only in the first language served: when a treatment was is read from English words, and
-    the lines are written in English (data/faq/aftercare.yml). In another language the
-    general answer says what the sources say (docs/languages.md)."""
-    if language_of(tracker) != load_settings().languages[0]:
-        return "", "", {}, []
-    rules, text = default_aftercare(), latest_text(tracker)
+    In the conversation's language: when the treatment was is read from that language's
+    words (bot/treatment_time.py), and the lines are written in it, with times in the
+    patient's time zone (data/faq/aftercare.yml, docs/languages.md)."""
+    rules, text = default_aftercare().in_language(language_of(tracker)), latest_text(tracker)
     zone = patient_zone(tracker)
     now = now_in(zone)
     lines: list[str] = []

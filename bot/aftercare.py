@@ -14,36 +14,91 @@ words, and every sentence the patient reads. Given when the treatment was
 
 Side effects still there longer than the sources describe ("still swollen two weeks later")
 get a notice to contact the clinic (``lasting_side_effects``).
+
+The file's top level is in the first language served; each other language has its block,
+keyed by its code (``es:``), with the activities' names and words, every sentence, how
+times are written and the symptoms' words; the loader refuses a file that lacks a language
+served. ``AftercareRules.in_language`` gives the rules in a language: its sentences, and
+the treatment's time read from that language's words. A message names an activity in any
+language served (a Spanish patient writes "gym", an English one "cafe").
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.clinic import Clinic
+from bot.clinic import CLINIC_FIELDS, Clinic
 from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.settings import load_settings
-from bot.treatment_time import NUMBER_WORDS, TreatmentTime, read_treatment_time
+from bot.treatment_time import TreatmentTime, number_words, plain, read_treatment_time, without_accents
 from bot.yaml_files import InvalidData, read_yaml
 
 AFTERCARE_FILE = "aftercare.yml"
 SAYS = ("passed", "not_passed", "future", "unknown", "no_duration", "ask_time", "lasting")
-WHEN = ("today", "tomorrow", "yesterday", "other", "time", "am", "pm")
-_DURATION = re.compile(
-    r"\b(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|few|several|couple of|a couple of)"
-    r"\s+(days?|weeks?|months?)\b",
-    re.IGNORECASE,
-)
-_COUNTS = {**NUMBER_WORDS, "a few": 3, "few": 3, "several": 3, "couple of": 2, "a couple of": 2}
-_UNIT_DAYS = {"day": 1, "week": 7, "month": 30}
-_STILL = re.compile(r"\b(still|not gone|hasn'?t gone|haven'?t gone|won'?t go|not going|not settled)\b", re.I)
+WHEN = ("today", "tomorrow", "yesterday", "other", "time")
+# The placeholders each text may use ({half} needs `am` and `pm`).
+_SAYS_PLACEHOLDERS = {"activity", "hours", "ends", "earliest", "latest", "treated"}
+_WHEN_PLACEHOLDERS = {
+    "today": {"time"},
+    "tomorrow": {"time"},
+    "yesterday": {"time"},
+    "other": {"weekday", "day", "month", "time"},
+    "time": {"hour", "hour24", "minute", "half"},
+}
+
+
+@dataclass(frozen=True)
+class _Lasting:
+    """How a patient says how long a side effect has lasted, in one language."""
+
+    duration: re.Pattern[str]  # "two weeks": the count, then the unit
+    counts: Mapping[str, float]
+    unit_days: Mapping[str, int]
+    still: re.Pattern[str]  # "still", "hasn't gone": a time then says since when
+
+
+_LASTING = {
+    "en": _Lasting(
+        re.compile(
+            r"\b(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|few|several|couple of|"
+            r"a couple of)\s+(days?|weeks?|months?)\b",
+            re.IGNORECASE,
+        ),
+        {**number_words("en"), "a few": 3, "few": 3, "several": 3, "couple of": 2, "a couple of": 2},
+        {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30},
+        re.compile(r"\b(still|not gone|hasn'?t gone|haven'?t gone|won'?t go|not going|not settled)\b", re.I),
+    ),
+    # Read without accents ("después de dos semanas" as "despues de dos semanas").
+    "es": _Lasting(
+        re.compile(
+            r"\b(\d+|un|una|uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|quince|veinte|"
+            r"treinta|unos|unas|varios|varias|algunos|algunas|un par de|par de)"
+            r"\s+(dias?|semanas?|mes|meses)\b",
+            re.IGNORECASE,
+        ),
+        {
+            **number_words("es"),
+            **dict.fromkeys(("unos", "unas", "varios", "varias", "algunos", "algunas"), 3),
+            "un par de": 2,
+            "par de": 2,
+        },
+        {"dia": 1, "dias": 1, "semana": 7, "semanas": 7, "mes": 30, "meses": 30},
+        re.compile(
+            r"\b(sigo|sigue|siguen|todavia|aun|no se (?:me )?(?:quita|quitan|va|van|baja|bajan|pasa|pasan)|"
+            r"no (?:se )?(?:me )?(?:ha|han) (?:ido|quitado|bajado|pasado|desaparecido)|no desaparecen?|"
+            r"no mejoran?|persisten?)\b",
+            re.IGNORECASE,
+        ),
+    ),
+}
 
 
 class AftercareError(InvalidData):
@@ -58,8 +113,8 @@ class Activity:
     topic: str
     wait_hours: float | None
     sources: tuple[str, ...]
-    name: str
-    words: re.Pattern[str]
+    name: str  # in the rules' language
+    words: re.Pattern[str]  # that show a message asks about it, in every language served
 
 
 @dataclass(frozen=True)
@@ -96,6 +151,15 @@ class AftercareRules:
     when: Mapping[str, Any]
     lasting_days: int
     symptoms: re.Pattern[str]
+    language: str = "en"
+    # The same rules in each other language served, by code.
+    translations: Mapping[str, AftercareRules] = field(default_factory=dict)
+
+    def in_language(self, language: str | None) -> AftercareRules:
+        """These rules in ``language`` (a served one), else as they are."""
+        if language is None or language == self.language:
+            return self
+        return self.translations.get(language, self)
 
     @property
     def topics(self) -> frozenset[str]:
@@ -119,7 +183,10 @@ class AftercareRules:
         local, today = instant.astimezone(now.tzinfo), now.date()
         hour = local.hour % 12 or 12
         clock = self.when["time"].format(
-            hour=hour, minute=f"{local.minute:02d}", half=self.when["am" if local.hour < 12 else "pm"]
+            hour=hour,
+            hour24=local.hour,
+            minute=f"{local.minute:02d}",
+            half=self.when.get("am" if local.hour < 12 else "pm", ""),
         )
         days = (local.date() - today).days
         named = {0: "today", 1: "tomorrow", -1: "yesterday"}.get(days)
@@ -209,7 +276,7 @@ def answer_aftercare(
     activities = rules.activities_for(topics, text)
     if not activities:
         return None
-    read = read_treatment_time(text, now)
+    read = read_treatment_time(text, now, rules.language)
     treated = read or known
     verdicts = tuple(judge(a, treated, now) for a in activities)
     # Without a time, the general answer already says what the sources say.
@@ -218,44 +285,102 @@ def answer_aftercare(
     return AftercareAnswer(tuple(lines), verdicts, asks, read)
 
 
-def _count(amount: str) -> int:
+def _count(amount: str, lasting: _Lasting) -> int:
     amount = amount.lower()
-    return int(amount) if amount.isdigit() else int(_COUNTS.get(amount, 1))
+    return int(amount) if amount.isdigit() else int(lasting.counts.get(amount, 1))
 
 
 def lasts_longer_than_described(rules: AftercareRules, text: str, now: datetime) -> bool:
     """A side effect still there after more days than the sources describe ("still swollen
-    and bruised two weeks later", "I had it 10 days ago and it's still red")."""
-    if not rules.symptoms.search(text):
+    and bruised two weeks later", "sigo hinchada después de dos semanas"), in the rules'
+    language."""
+    lasting = _LASTING.get(rules.language)
+    if lasting is None or not rules.symptoms.search(text):
         return False
+    words = plain(text, rules.language)
     days = max(
-        (_count(m.group(1)) * _UNIT_DAYS[m.group(2).lower().rstrip("s")] for m in _DURATION.finditer(text)),
+        (
+            _count(m.group(1), lasting) * lasting.unit_days[m.group(2).lower()]
+            for m in lasting.duration.finditer(words)
+        ),
         default=0,
     )
-    treated = read_treatment_time(text, now) if _STILL.search(text) else None
+    treated = read_treatment_time(text, now, rules.language) if lasting.still.search(words) else None
     if treated is not None:
         days = max(days, int((now.astimezone(timezone.utc) - treated.latest).total_seconds() // 86400))
     return days >= rules.lasting_days
 
 
 def lasting_notice(rules: AftercareRules, clinic: Clinic) -> str:
-    return rules.says["lasting"].format(**clinic.details)
+    return rules.says["lasting"].format(**clinic.details_in(rules.language))
 
 
-def _words(values: Any) -> re.Pattern[str]:
-    alternatives = sorted((re.escape(str(v).strip()) for v in values), key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(alternatives) + r")\b", re.IGNORECASE)
+def _word(value: Any) -> str:
+    """A word as a regex that also matches it written without its accents ("champ[úu]")."""
+    return "".join(
+        f"[{c}{without_accents(c)}]" if without_accents(c) != c else re.escape(c) for c in str(value).strip()
+    )
 
 
-def load_aftercare(path: Path, knowledge: KnowledgeBase) -> AftercareRules:
-    """Read and check the aftercare rules against the knowledge base; raise naming every problem."""
+def _words(values: Iterable[Any]) -> re.Pattern[str]:
+    ordered = sorted((str(v).strip() for v in values), key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(_word(v) for v in ordered) + r")\b", re.IGNORECASE)
+
+
+def _placeholder_problems(where: str, text: str, allowed: set[str]) -> list[str]:
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        return [f"{where}: has unbalanced braces"]
+    unknown = sorted(used - allowed - {""})
+    return [f"{where}: unknown placeholder {{{name}}}" for name in unknown]
+
+
+def _texts(
+    block: Mapping[str, Any], where: str, problems: list[str]
+) -> tuple[dict[str, str], dict[str, Any], list[Any]]:
+    """A language's sentences, how it writes times and its symptom words; problems reported."""
+    says, when = block.get("says") or {}, block.get("when") or {}
+    symptoms = (block.get("lasting") or {}).get("symptoms") or []
+    if not isinstance(says, dict) or not isinstance(when, dict):
+        problems.append(f"{where}: says and when must be mappings")
+        return {}, {}, []
+    for name in SAYS:
+        if not isinstance(says.get(name), str):
+            problems.append(f"{where}: says.{name} is missing")
+            continue
+        allowed = _SAYS_PLACEHOLDERS | (set(CLINIC_FIELDS) if name == "lasting" else set())
+        problems += _placeholder_problems(f"{where}: says.{name}", says[name], allowed)
+    for name in WHEN:
+        if not isinstance(when.get(name), str):
+            problems.append(f"{where}: when.{name} is missing")
+            continue
+        problems += _placeholder_problems(f"{where}: when.{name}", when[name], _WHEN_PLACEHOLDERS[name])
+    if "{half}" in str(when.get("time", "")):
+        problems += [
+            f"{where}: when.{h} is missing" for h in ("am", "pm") if not isinstance(when.get(h), str)
+        ]
+    if len(when.get("weekdays") or []) != 7 or len(when.get("months") or []) != 12:
+        problems.append(f"{where}: when needs 7 weekdays and 12 months")
+    if not isinstance(symptoms, list) or not symptoms:
+        problems.append(f"{where}: lasting needs symptoms")
+        symptoms = []
+    return says, when, symptoms
+
+
+def load_aftercare(
+    path: Path, knowledge: KnowledgeBase, languages: Sequence[str] | None = None
+) -> AftercareRules:
+    """Read and check the aftercare rules against the knowledge base, in every language
+    served (``LANGUAGES``); raise naming every problem."""
+    languages = tuple(languages or load_settings().languages)
     problems: list[str] = []
     data = read_yaml(path, problems)
     if problems:
         raise AftercareError(problems)
     if not isinstance(data, dict):
         raise AftercareError([f"{path}: must be a mapping with activities, says, when and lasting"])
-    activities: list[Activity] = []
+    items: list[dict[str, Any]] = []
     for number, item in enumerate(data.get("activities") or [], 1):
         where = f"{path}: activity {number}"
         if not isinstance(item, dict):
@@ -276,23 +401,59 @@ def load_aftercare(path: Path, knowledge: KnowledgeBase) -> AftercareRules:
         if not item.get("id") or not item.get("name") or not item.get("words"):
             problems.append(f"{where}: needs an id, a name and words")
             continue
-        activities.append(
-            Activity(
-                str(item["id"]), str(topic), wait, tuple(sources), str(item["name"]), _words(item["words"])
-            )
-        )
-    if not activities:
+        items.append(item)
+    if not items:
         problems.append(f"{path}: no activities")
-    says, when, lasting = data.get("says") or {}, data.get("when") or {}, data.get("lasting") or {}
-    problems += [f"{path}: says.{name} is missing" for name in SAYS if not isinstance(says.get(name), str)]
-    problems += [f"{path}: when.{name} is missing" for name in WHEN if not isinstance(when.get(name), str)]
-    if len(when.get("weekdays") or []) != 7 or len(when.get("months") or []) != 12:
-        problems.append(f"{path}: when needs 7 weekdays and 12 months")
-    if not isinstance(lasting.get("days"), int) or not lasting.get("symptoms"):
+    lasting = data.get("lasting") or {}
+    if not isinstance(lasting.get("days"), int):
         problems.append(f"{path}: lasting needs days (a whole number) and symptoms")
+    texts = {languages[0]: _texts(data, str(path), problems)}
+    names = {languages[0]: {str(i["id"]): str(i["name"]) for i in items}}
+    words: dict[str, list[Any]] = {str(i["id"]): list(i["words"]) for i in items}
+    for language in languages[1:]:
+        block = data.get(language)
+        where = f"{path} ({language})"
+        if not isinstance(block, dict):
+            problems.append(f"{path}: no '{language}:' block, and the bot serves {language} (LANGUAGES)")
+            continue
+        texts[language] = _texts(block, where, problems)
+        translated = block.get("activities") or {}
+        names[language] = {}
+        for activity_id in words:
+            entry = translated.get(activity_id) if isinstance(translated, dict) else None
+            entry = entry if isinstance(entry, dict) else {}
+            if not entry.get("name") or not entry.get("words") or not isinstance(entry["words"], list):
+                problems.append(f"{where}: activity {activity_id} needs a name and words")
+                continue
+            names[language][activity_id] = str(entry["name"])
+            words[activity_id] += entry["words"]
     if problems:
         raise AftercareError(problems)
-    return AftercareRules(tuple(activities), says, when, int(lasting["days"]), _words(lasting["symptoms"]))
+    activities = tuple(
+        Activity(
+            str(i["id"]),
+            str(i["topic"]),
+            i.get("wait_hours"),
+            tuple(i.get("sources") or []),
+            str(i["name"]),
+            _words(words[str(i["id"])]),
+        )
+        for i in items
+    )
+
+    def rules(language: str) -> AftercareRules:
+        says, when, symptoms = texts[language]
+        return AftercareRules(
+            tuple(replace(a, name=names[language][a.id]) for a in activities),
+            says,
+            when,
+            int(lasting["days"]),
+            _words(symptoms),
+            language,
+        )
+
+    first = rules(languages[0])
+    return replace(first, translations={language: rules(language) for language in languages[1:]})
 
 
 @functools.lru_cache(maxsize=1)

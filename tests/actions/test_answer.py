@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.answer import ActionAnswerFaq
 from bot.aftercare import default_aftercare
 from bot.clinic import default_clinic
-from bot.conversation import ASKED_TIME_SLOT, TREATMENT_TIME_SLOT
+from bot.conversation import ASKED_TIME_SLOT, LANGUAGE_KEY, TREATMENT_TIME_SLOT
 from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.settings import load_settings
 
@@ -221,3 +221,87 @@ def test_side_effects_that_last_too_long_point_to_the_clinic(
     assert default_clinic().details["clinic_phone"] in message["text"]
     assert message["text"].startswith(default_aftercare().says["lasting"].split("{")[0])
     assert message["text"].endswith(default_knowledge_base().caveat)
+
+
+# --- the same in Spanish: the conversation's language reads the time and writes the lines ---
+
+
+def _in_spanish(tracker: Tracker) -> Tracker:
+    """The tracker with its latest message read as Spanish (components/language_reader.py)."""
+    tracker.latest_message[LANGUAGE_KEY] = {"language": "es", "detected": "es", "sure": True}
+    return tracker
+
+
+def test_a_spanish_patient_gets_the_verdict_in_spanish(
+    frozen_clock: datetime,
+    dispatcher: CollectingDispatcher,
+    make_tracker: MakeTracker,
+    domain: dict[str, Any],
+) -> None:
+    text = "me la hice ayer a las 4, ¿ya me puedo lavar el pelo?"
+    tracker = make_tracker("faq_washing_hair", text, "socketio", metadata={"tz": "Europe/Madrid"})
+    events = _run(dispatcher, _in_spanish(tracker), domain)
+    [message] = dispatcher.messages
+    rules = default_aftercare().in_language("es")
+    # Now is Wednesday at 05:00 in Madrid: the 24 hours from Tuesday at 16:00 end today at 16:00.
+    expected = rules.says["not_passed"].format(
+        hours="24", activity="lavarse el cabello", ends=rules.when["today"].format(time="16:00")
+    )
+    assert expected == (
+        "Las 24 horas que la guía aconseja esperar antes de lavarse el cabello terminan hoy a las 16:00, "
+        "así que todavía no."
+    )
+    spanish = default_knowledge_base().in_language("es")
+    assert message["text"].startswith(expected + "\n" + spanish.topic("washing_hair").answer)
+    assert message["text"].endswith(spanish.caveat)
+    [entry] = _aftercare(message)
+    assert entry["treated_at"] == "2026-06-16T16:00:00+02:00" and entry["passed"] is False
+    saved = [e["value"] for e in events if e["name"] == TREATMENT_TIME_SLOT]
+    assert saved and saved[0]["earliest"] == "2026-06-16T14:00:00+00:00"
+
+
+def test_a_future_appointment_is_written_with_its_day_in_spanish(
+    frozen_clock: datetime, make_tracker: MakeTracker, domain: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    text = "mi cita es el viernes a las 10, ¿cuándo puedo volver al gimnasio?"
+    tracker = make_tracker("faq_exercise", text, "socketio", metadata={"tz": "America/Mexico_City"})
+    _run(dispatcher, _in_spanish(tracker), domain)
+    [message] = dispatcher.messages
+    rules = default_aftercare().in_language("es")
+    # Now is Tuesday 16 June at 21:00 in Mexico City.
+    expected = rules.says["future"].format(
+        treated="el viernes 19 de junio a las 10:00",
+        hours="48",
+        activity="hacer ejercicio intenso",
+        ends="el domingo 21 de junio a las 10:00",
+    )
+    assert message["text"].startswith(expected)
+    [entry] = _aftercare(message)
+    assert (
+        entry["treated_at"] == "2026-06-19T10:00:00-06:00" and entry["ends_at"] == "2026-06-21T10:00:00-06:00"
+    )
+
+
+def test_the_time_is_asked_in_spanish(
+    frozen_clock: datetime, make_tracker: MakeTracker, domain: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = _in_spanish(make_tracker("faq_exercise", "¿cuándo puedo volver al gimnasio?"))
+    _run(dispatcher, tracker, domain)
+    spanish = default_knowledge_base().in_language("es")
+    asked = default_aftercare().in_language("es").says["ask_time"]
+    assert dispatcher.messages[0]["text"].startswith(spanish.topic("exercise").full_answer + "\n" + asked)
+
+
+def test_side_effects_that_last_too_long_point_to_the_clinic_in_spanish(
+    frozen_clock: datetime, make_tracker: MakeTracker, domain: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    text = "sigo hinchada después de dos semanas, ¿es normal?"
+    _run(dispatcher, _in_spanish(make_tracker("faq_side_effects", text)), domain)
+    [message] = dispatcher.messages
+    notice = default_aftercare().in_language("es").says["lasting"].format(**default_clinic().details_in("es"))
+    assert message["text"].startswith(notice)
+    assert default_clinic().details_in("es")["opening_hours"] in message["text"]
+    assert message["text"].endswith(default_knowledge_base().in_language("es").caveat)

@@ -95,6 +95,23 @@ def test_hours_are_real_hours_across_a_daylight_saving_change(text: str, hours_b
     assert elapsed == timedelta(hours=hours_before_now)
 
 
+@pytest.mark.parametrize(
+    ("text", "hour", "minute"),
+    [
+        ("yesterday at 4", 16, 0),
+        ("yesterday at 4:30", 16, 30),
+        ("yesterday at 4:30am", 4, 30),
+        ("yesterday at 10:15", 10, 15),
+    ],
+)
+def test_a_clock_time_without_am_or_pm_is_read_within_clinic_hours(text: str, hour: int, minute: int) -> None:
+    # "at 4:30" read as 04:30 would end the waiting time twelve hours early.
+    zone = ZoneInfo("America/New_York")
+    treated = read_treatment_time(text, datetime(2026, 12, 5, 10, 0, tzinfo=zone))
+    assert treated is not None and treated.exact
+    assert treated.earliest == datetime(2026, 12, 4, hour, minute, tzinfo=zone).astimezone(timezone.utc)
+
+
 def test_a_day_without_an_hour_is_the_whole_day_and_stays_safe_at_both_ends(rules: AftercareRules) -> None:
     exercise = next(a for a in rules.activities if a.id == "exercise")
     zone = ZoneInfo("Europe/London")
