@@ -60,7 +60,7 @@ WAIT_SECONDS = 60  # an upper bound for a reply to arrive, never a measured time
 
 # A wording today's model leaves unsure and retrieval answers with "did you mean", even
 # asked right after an answer: long enough not to be read as a follow-up of that answer.
-DID_YOU_MEAN = "meso??"
+DID_YOU_MEAN = "i keep seeing meso ads on instagram lately"
 XSS = '<img src=x onerror="window.mesoXss=1"><b>bold</b>'
 
 
