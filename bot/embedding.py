@@ -273,6 +273,11 @@ def _threads(one_by_one: bool) -> int:
         return 1 if one_by_one else 0
 
 
+# Each network's vectors of the texts of training-sized calls, for the process's lifetime.
+# (A network is known by its file's path, size and modification time: a new export is another.)
+_REMEMBERED: dict[tuple[Path, int, int], dict[str, np.ndarray]] = {}
+
+
 class _NetworkRunner:
     """Tokenizer (``tokenizers``) plus one exported network (onnxruntime), with mean pooling."""
 
@@ -299,9 +304,20 @@ class _NetworkRunner:
         self._prefix = query_prefix(model_dir)  # e5's "query: "; empty for most models
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalised float32 vectors, one row per text."""
+        """Normalised float32 vectors, one row per text. Those of a training-sized call are
+        remembered for the process: a second training in it (tuning, tests) reuses them."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
+        if len(texts) < PARALLEL_FROM:
+            return self._encode(texts)
+        stat = self.network.stat()
+        remembered = _REMEMBERED.setdefault((self.network, stat.st_size, stat.st_mtime_ns), {})
+        missing = list(dict.fromkeys(text for text in texts if text not in remembered))
+        if missing:
+            remembered.update(zip(missing, self._encode(missing), strict=True))
+        return np.stack([remembered[text] for text in texts])
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         size = 1 if self.one_by_one else BATCH_SIZE
         batches = [texts[start : start + size] for start in range(0, len(texts), size)]
         if self.one_by_one and len(batches) >= PARALLEL_FROM:

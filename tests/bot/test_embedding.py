@@ -77,6 +77,27 @@ def test_an_8_bit_vector_does_not_depend_on_the_other_texts_of_a_call(encoder: S
     assert np.array_equal(together, alone) and np.array_equal(together, reversed_order)
 
 
+def test_a_training_sized_call_is_remembered_for_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    run: list[str] = []
+    network_encode = embedding._NetworkRunner._encode
+
+    def counting(runner: object, texts: list[str]) -> np.ndarray:
+        run.extend(text for text in texts if text.startswith("question"))  # not the encoder's probes
+        return network_encode(runner, texts)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedding._NetworkRunner, "_encode", counting)
+    monkeypatch.setattr(embedding, "_REMEMBERED", {})
+    texts = [f"question number {n} about mesotherapy" for n in range(embedding.PARALLEL_FROM)]
+    new = "question about something new"
+    first = SentenceEncoder.from_setting("all-MiniLM-L6-v2").encode(texts)
+    assert run == texts  # each text once
+    again = SentenceEncoder.from_setting("all-MiniLM-L6-v2").encode([*texts[::-1], new, *texts])
+    assert run == [*texts, new]  # another encoder of the same network: only the new text
+    assert np.array_equal(again[: len(texts)], first[::-1]) and np.array_equal(again[-len(texts) :], first)
+    SentenceEncoder.from_setting("all-MiniLM-L6-v2").encode(texts[:2])
+    assert run[-2:] == texts[:2]  # a message-sized call always runs the network
+
+
 EMULATED_CPUS = {
     # QEMU CPU model: what the kernels see. Haswell: AVX2, no AVX-512, no VNNI (the CPUs
     # where full-range 8-bit weights saturated); Nehalem: SSE4.2, no AVX at all.

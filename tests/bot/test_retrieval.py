@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from bot.embedding import EmbeddingError, SentenceEncoder, resolve_model_path
-from bot.knowledge import KnowledgeBase
+from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.retrieval import (
     META_FILE,
     VECTORS_FILE,
     Candidate,
     RetrievalError,
+    RetrievalIndex,
     Thresholds,
     build_index,
     decide,
@@ -31,6 +32,12 @@ def encoder() -> SentenceEncoder:
     return SentenceEncoder.from_setting(MODEL)
 
 
+@pytest.fixture(scope="module")
+def index(encoder: SentenceEncoder) -> RetrievalIndex:
+    """Every question of the knowledge base embedded, once for the module's tests."""
+    return build_index(default_knowledge_base(), encoder)
+
+
 def test_the_packaged_model_loads_offline(encoder: SentenceEncoder) -> None:
     vectors = encoder.encode(["can I wash my hair tonight?", "how much does it cost?"])
     assert vectors.shape == (2, 384) and vectors.dtype == np.float32
@@ -38,9 +45,8 @@ def test_the_packaged_model_loads_offline(encoder: SentenceEncoder) -> None:
 
 
 def test_index_round_trip_without_pickle(
-    tmp_path: Path, knowledge: KnowledgeBase, encoder: SentenceEncoder
+    tmp_path: Path, knowledge: KnowledgeBase, index: RetrievalIndex
 ) -> None:
-    index = build_index(knowledge, encoder)
     save_index(index, tmp_path)
     meta = json.loads((tmp_path / META_FILE).read_text(encoding="utf-8"))
     assert meta["model"] == MODEL and meta["dimension"] == 384 and len(meta["rows"]) == len(index.topics)
@@ -51,9 +57,9 @@ def test_index_round_trip_without_pickle(
 
 
 def test_an_edited_knowledge_base_makes_the_index_stale(
-    tmp_path: Path, knowledge: KnowledgeBase, encoder: SentenceEncoder
+    tmp_path: Path, knowledge: KnowledgeBase, index: RetrievalIndex
 ) -> None:
-    save_index(build_index(knowledge, encoder), tmp_path)
+    save_index(index, tmp_path)
     assert load_index(tmp_path, knowledge, MODEL).questions  # current: it loads
     cost = knowledge.topic("cost")
     edited = dataclasses.replace(
@@ -85,17 +91,13 @@ def test_an_unknown_model_name_is_refused() -> None:
     ],
 )
 def test_search_finds_the_topic_of_a_new_phrasing(
-    knowledge: KnowledgeBase, encoder: SentenceEncoder, question: str, topic: str
+    index: RetrievalIndex, encoder: SentenceEncoder, question: str, topic: str
 ) -> None:
-    index = build_index(knowledge, encoder)
     [best, *_] = index.search(encoder.encode([question])[0])
     assert best.topic == topic
 
 
-def test_search_returns_distinct_topics_best_first(
-    knowledge: KnowledgeBase, encoder: SentenceEncoder
-) -> None:
-    index = build_index(knowledge, encoder)
+def test_search_returns_distinct_topics_best_first(index: RetrievalIndex, encoder: SentenceEncoder) -> None:
     found = index.search(encoder.encode(["does mesotherapy hurt"])[0], limit=3)
     assert len({c.topic for c in found}) == 3
     assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
