@@ -28,6 +28,13 @@ CONVERSATION_LANGUAGE_KEY = "conversation_language"
 LANGUAGE_HINT_KEYS = ("lang", "language", "locale")
 
 
+def language_hint(metadata: object) -> str | None:
+    """The language a client hints in a message's metadata (the widget: the browser's), or None."""
+    if not isinstance(metadata, Mapping):
+        return None
+    return next((metadata[k] for k in LANGUAGE_HINT_KEYS if isinstance(metadata.get(k), str)), None)
+
+
 def language_read(parse_data: Mapping[str, Any] | None) -> tuple[str | None, bool] | None:
     """The language a parsed message was read in and whether the message alone said so;
     None when it was not read (a button's payload)."""

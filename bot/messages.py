@@ -24,6 +24,10 @@ its own shape:
   normalising. The bot does not read it; the patient is told the limit
   (``message_too_long``).
 
+A refusal is written in the message's language (bot/language.py, from its first
+``DETECT_CHARS`` characters), else in the client's hint (the widget's browser language),
+else in the first language served: an empty message has no words to tell.
+
 No framework: tested in tests/bot/test_messages.py.
 """
 
@@ -36,7 +40,8 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.answers import Answer
-from bot.knowledge import Replies
+from bot.knowledge import KnowledgeBase, Replies
+from bot.language import detect
 
 # The metadata (``custom.data``) of the reply to a message the bot did not read.
 ROUTE_INPUT = "input"
@@ -120,18 +125,32 @@ def refusal_reply(message: PatientMessage, replies: Replies) -> Answer | None:
     return None
 
 
+# How much of an over-long message its language is read from.
+DETECT_CHARS = 500
+
+
 class MessageJudge:
     """The first step of every channel: judge a patient's message by the limit, and give the
     reply to send instead of an answer when the bot does not read it (logged, without the
     patient's words)."""
 
-    def __init__(self, replies: Replies, max_chars: int) -> None:
-        self.replies = replies
+    def __init__(self, knowledge: KnowledgeBase, max_chars: int) -> None:
+        self.knowledge = knowledge
         self.max_chars = max_chars
 
-    def __call__(self, text: str, channel: str) -> tuple[PatientMessage, Answer | None]:
+    def replies(self, judged: PatientMessage, hint: str | None = None) -> Replies:
+        """The replies in the language of the message, else of the hint."""
+        words = judged.text[:DETECT_CHARS] if judged.verdict is not Verdict.EMPTY else ""
+        language = detect(words, hint=hint, served=self.knowledge.languages).language
+        return self.knowledge.in_language(language).replies
+
+    def __call__(
+        self, text: str, channel: str, hint: str | None = None
+    ) -> tuple[PatientMessage, Answer | None]:
         judged = judge_message(text, self.max_chars)
-        refusal = refusal_reply(judged, self.replies)
+        if judged.verdict is Verdict.READ:
+            return judged, None
+        refusal = refusal_reply(judged, self.replies(judged, hint))
         if refusal is not None:
             verdict, length = judged.verdict.value, judged.length
             logger.info("A %s message not read (%s, %d characters).", channel, verdict, length)

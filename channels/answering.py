@@ -24,7 +24,9 @@ from rasa.core.channels.channel import UserMessage
 
 from bot.answers import unavailable_reply
 from bot.clinic import default_clinic
+from bot.conversation import language_hint
 from bot.knowledge import default_knowledge_base
+from bot.language import detect
 from bot.messages import MessageJudge
 from bot.settings import load_settings
 from rasa_server.stores import StoreUnavailable
@@ -37,7 +39,7 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 def message_judge() -> MessageJudge:
     """The judge of patients' messages (bot/messages.py) with the configured limit. Made when
     a channel is mounted, so a broken replies file stops the server at start-up."""
-    return MessageJudge(default_knowledge_base().replies, load_settings().max_message_chars)
+    return MessageJudge(default_knowledge_base(), load_settings().max_message_chars)
 
 
 def log_failure(channel: str | None, error: BaseException) -> None:
@@ -53,13 +55,22 @@ def answering(on_new_message: OnNewMessage) -> OnNewMessage:
     """``on_new_message`` that, when the bot fails on a message, tells the patient so on
     the message's own channel instead of leaving them without a reply."""
     # Read now, when the channel is mounted: a broken file stops the server at start-up.
-    reply = unavailable_reply(default_knowledge_base(), default_clinic())
+    knowledge, clinic = default_knowledge_base(), default_clinic()
+    replies = {
+        language: unavailable_reply(knowledge.in_language(language), clinic)
+        for language in knowledge.languages
+    }
 
     async def handle(message: UserMessage) -> None:
         try:
             await on_new_message(message)
         except Exception as error:
             log_failure(message.input_channel, error)
+            # In the message's language (else the client's hint, else the first served).
+            language = detect(
+                message.text or "", hint=language_hint(message.metadata), served=knowledge.languages
+            )
+            reply = replies.get(language.language or "") or replies[knowledge.languages[0]]
             try:
                 await message.output_channel.send_text_message(message.sender_id, reply.text)
             except Exception:

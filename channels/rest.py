@@ -54,6 +54,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
 from bot.answers import Answer, metadata_for
+from bot.conversation import language_hint
 from bot.settings import load_settings
 from channels.answering import OnNewMessage, answering, log_failure, message_judge
 from rasa_server.stores import StoreUnavailable
@@ -274,7 +275,7 @@ class CheckedRestInput(RestInput):
                 logger.info("REST request refused with %s: %s", refused.status, refused.reason)
                 return refuse(refused.status, refused.reason)
 
-            judged, refusal = judge(text, self.name())
+            judged, refusal = judge(text, self.name(), language_hint(metadata))
             if refusal is not None:
                 return _reply(self.reply_messages(sender, refusal), stream)
             if stream:  # the status is sent first, so a failure can only be told in the stream

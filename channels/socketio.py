@@ -56,6 +56,7 @@ from socketio import AsyncServer
 
 from bot.activity import REPLY_KEY
 from bot.answers import metadata_for
+from bot.conversation import language_hint
 from bot.settings import Settings, load_settings
 from bot.widget_words import DEFAULT_LANGUAGE, LANGUAGE_CODE, WidgetWords, default_widget_words
 from channels.answering import answering, message_judge
@@ -339,7 +340,8 @@ class WidgetSocketIOInput(SocketIOInput):
                 logger.warning("Refused a %s event: %s.", self.user_message_evt, problem)
                 return
             output = WidgetSocketIOOutput(sio, self.bot_message_evt)
-            judged, refusal = judge(data["message"], self.name())
+            metadata = _metadata(data.get(self.metadata_key))
+            judged, refusal = judge(data["message"], self.name(), language_hint(metadata))
             if refusal is not None:  # the bot does not read it (bot/messages.py)
                 custom = metadata_for(self.name(), refusal.custom)
                 await output.send_response(sender_id, {"text": refusal.text, "custom": custom})
@@ -349,7 +351,7 @@ class WidgetSocketIOInput(SocketIOInput):
                 output,
                 sender_id,
                 input_channel=self.name(),
-                metadata=_metadata(data.get(self.metadata_key)),
+                metadata=metadata,
             )
             await answer(message)
 

@@ -24,7 +24,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.conversation import CONVERSATION_LANGUAGE_KEY, LANGUAGE_HINT_KEYS, LANGUAGE_KEY
+from bot.conversation import CONVERSATION_LANGUAGE_KEY, LANGUAGE_KEY, language_hint
 from bot.language import OTHER_LANGUAGE_INTENT, detect, detector
 from bot.settings import load_settings
 from components.safety_screen import set_intent
@@ -59,8 +59,9 @@ class LanguageReader(GraphComponent):
                 continue  # a button's payload says nothing of the language
             metadata = message.get(METADATA) or {}
             metadata = metadata if isinstance(metadata, dict) else {}
-            hint = next((metadata[k] for k in LANGUAGE_HINT_KEYS if isinstance(metadata.get(k), str)), None)
-            found = detect(text, metadata.get(CONVERSATION_LANGUAGE_KEY), hint, served=self.served)
+            found = detect(
+                text, metadata.get(CONVERSATION_LANGUAGE_KEY), language_hint(metadata), served=self.served
+            )
             message.set(
                 LANGUAGE_KEY,
                 {"language": found.language, "detected": found.code, "sure": found.sure},

@@ -17,6 +17,7 @@ from bot.messages import (
     ROUTE_INPUT,
     TOPIC_EMPTY_MESSAGE,
     TOPIC_MESSAGE_TOO_LONG,
+    MessageJudge,
     Verdict,
     judge_message,
     normalise_message,
@@ -120,6 +121,25 @@ def test_an_empty_message_is_asked_for_the_question() -> None:
     reply = refusal_reply(judge_message(" \n ", 1000), replies)
     assert reply is not None and reply.text == replies.empty_message and reply.topic == TOPIC_EMPTY_MESSAGE
     assert refusal_reply(judge_message("does it hurt?", 1000), replies) is None
+
+
+def test_a_refusal_is_in_the_patients_language_or_the_clients_hint() -> None:
+    knowledge = default_knowledge_base()
+    english, spanish = knowledge.replies, knowledge.in_language("es").replies
+    assert english.empty_message != spanish.empty_message
+    judge = MessageJudge(knowledge, 60)
+    long_spanish = "hola, quería saber cuánto cuesta la mesoterapia capilar y si duele mucho, gracias"
+    _, refusal = judge(long_spanish, "rest")
+    assert refusal is not None and refusal.text.startswith(spanish.message_too_long.split("{")[0])
+    _, refusal = judge("hello, I would like to know how much scalp mesotherapy costs and if it hurts", "rest")
+    assert refusal is not None and refusal.text.startswith(english.message_too_long.split("{")[0])
+    # An empty message has no words: the client's hint (the widget's browser language) decides.
+    assert [judge(" ", "socketio", hint)[1].text for hint in ("es-MX", None, "fr")] == [  # type: ignore[union-attr]
+        spanish.empty_message,
+        english.empty_message,
+        english.empty_message,
+    ]
+    assert judge("does it hurt?", "rest", "es") == (judge_message("does it hurt?", 60), None)
 
 
 def test_the_too_long_reply_must_say_the_limit(tmp_path: Path) -> None:

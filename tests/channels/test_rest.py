@@ -55,6 +55,7 @@ from tooling.servers import free_port
 STORE_DOWN = "the stub's database is down"
 
 BOT_FAILS = "the stub fails"
+BOT_FAILS_ES = "¿cuánto cuesta la mesoterapia? (el stub falla)"
 
 
 @dataclass
@@ -67,7 +68,7 @@ class StubBot:
         self.received.append(message)
         if message.text == STORE_DOWN:
             raise StoreUnavailable("the conversation database cannot be reached (stopped by the test)")
-        if message.text == BOT_FAILS:
+        if message.text in (BOT_FAILS, BOT_FAILS_ES):
             raise RuntimeError("a bug")
         await message.output_channel.send_text_message(message.sender_id, f"heard: {message.text}")
 
@@ -271,6 +272,15 @@ def test_a_streamed_reply_tells_the_patient_and_ends_when_the_bot_fails(channel:
         response = send(channel.url, case, timeout=10)  # Rasa's own stream would never end
         assert response.status_code == 200
         assert [reply["text"] for reply in replies_of(response, stream=True)] == [unavailable]
+
+
+def test_the_unavailable_reply_is_in_the_patients_language(channel: Channel) -> None:
+    knowledge = default_knowledge_base()
+    spanish = unavailable_reply(knowledge.in_language("es"), default_clinic()).text
+    assert spanish != unavailable_reply(knowledge, default_clinic()).text
+    case = Case(json.dumps({"sender": "paciente-x", "message": BOT_FAILS_ES}).encode(), stream=True)
+    response = send(channel.url, case, timeout=10)
+    assert [reply["text"] for reply in replies_of(response, stream=True)] == [spanish]
 
 
 def test_other_methods_are_refused_with_a_reason(channel: Channel) -> None:
