@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import re
-import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -36,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clinic import CLINIC_FIELDS, Clinic
-from bot.knowledge import KnowledgeBase, default_knowledge_base
+from bot.knowledge import KnowledgeBase, default_knowledge_base, template_problems
 from bot.settings import load_settings
 from bot.treatment_time import TreatmentTime, number_words, plain, read_treatment_time, without_accents
 from bot.yaml_files import InvalidData, read_yaml
@@ -327,15 +326,6 @@ def _words(values: Iterable[Any]) -> re.Pattern[str]:
     return re.compile(r"\b(" + "|".join(_word(v) for v in ordered) + r")\b", re.IGNORECASE)
 
 
-def _placeholder_problems(where: str, text: str, allowed: set[str]) -> list[str]:
-    try:
-        used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-    except ValueError:
-        return [f"{where}: has unbalanced braces"]
-    unknown = sorted(used - allowed - {""})
-    return [f"{where}: unknown placeholder {{{name}}}" for name in unknown]
-
-
 def _texts(
     block: Mapping[str, Any], where: str, problems: list[str]
 ) -> tuple[dict[str, str], dict[str, Any], list[Any]]:
@@ -350,12 +340,12 @@ def _texts(
             problems.append(f"{where}: says.{name} is missing")
             continue
         allowed = _SAYS_PLACEHOLDERS | (set(CLINIC_FIELDS) if name == "lasting" else set())
-        problems += _placeholder_problems(f"{where}: says.{name}", says[name], allowed)
+        problems += template_problems(where, f"says.{name}", says[name], sorted(allowed))
     for name in WHEN:
         if not isinstance(when.get(name), str):
             problems.append(f"{where}: when.{name} is missing")
             continue
-        problems += _placeholder_problems(f"{where}: when.{name}", when[name], _WHEN_PLACEHOLDERS[name])
+        problems += template_problems(where, f"when.{name}", when[name], sorted(_WHEN_PLACEHOLDERS[name]))
     if "{half}" in str(when.get("time", "")):
         problems += [
             f"{where}: when.{h} is missing" for h in ("am", "pm") if not isinstance(when.get(h), str)

@@ -289,7 +289,7 @@ REPLY_TEMPLATES = ("emergency", "handoff", "unavailable", "feedback_sorry")
 MESSAGE_LIMIT_FIELDS = ("max_chars", "length")
 
 
-def _template_problems(
+def template_problems(
     where: str, name: str, value: Any, known: Sequence[str] = CLINIC_FIELDS, required: Sequence[str] = ()
 ) -> list[str]:
     """A reply that may use ``known`` (by default the clinic's details), and nothing else, as
@@ -318,13 +318,13 @@ def _replies_from(
     for name in REPLY_TEXTS:
         problems.extend(_text_problems(where, name, data.get(name)))
     for name in REPLY_TEMPLATES:
-        problems.extend(_template_problems(where, name, data.get(name)))
+        problems.extend(template_problems(where, name, data.get(name)))
     problems.extend(
-        _template_problems(
+        template_problems(
             where, "message_too_long", data.get("message_too_long"), MESSAGE_LIMIT_FIELDS, ("max_chars",)
         )
     )
-    problems.extend(_template_problems(where, "also_asked", data.get("also_asked"), ("titles",), ("titles",)))
+    problems.extend(template_problems(where, "also_asked", data.get("also_asked"), ("titles",), ("titles",)))
     texts = {
         name: " ".join(str(data.get(name) or "").split())
         for name in (*REPLY_TEXTS, *REPLY_TEMPLATES, "message_too_long", "also_asked")

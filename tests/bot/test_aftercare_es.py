@@ -263,7 +263,7 @@ def _without(tmp_path: Path, change: Any) -> Path:
         (lambda data: data["es"]["lasting"].pop("symptoms"), "(es): lasting needs symptoms"),
         (
             lambda data: data["es"]["says"].update(passed="terminaron {fin}"),
-            "(es): says.passed: unknown placeholder {fin}",
+            "(es): 'says.passed' uses unknown placeholders ['fin']",
         ),
     ],
 )
