@@ -129,6 +129,14 @@ def refusal_reply(message: PatientMessage, replies: Replies) -> Answer | None:
 DETECT_CHARS = 500
 
 
+def reply_language(knowledge: KnowledgeBase, text: str, hint: str | None = None) -> str:
+    """The language served to reply in to a message the bot does not answer (refused, or
+    failed on): the message's (its first ``DETECT_CHARS`` characters), else the client's hint,
+    else the first served."""
+    served = knowledge.languages
+    return detect(text[:DETECT_CHARS], hint=hint, served=served).language or served[0]
+
+
 class MessageJudge:
     """The first step of every channel: judge a patient's message by the limit, and give the
     reply to send instead of an answer when the bot does not read it (logged, without the
@@ -140,9 +148,8 @@ class MessageJudge:
 
     def replies(self, judged: PatientMessage, hint: str | None = None) -> Replies:
         """The replies in the language of the message, else of the hint."""
-        words = judged.text[:DETECT_CHARS] if judged.verdict is not Verdict.EMPTY else ""
-        language = detect(words, hint=hint, served=self.knowledge.languages).language
-        return self.knowledge.in_language(language).replies
+        words = judged.text if judged.verdict is not Verdict.EMPTY else ""
+        return self.knowledge.in_language(reply_language(self.knowledge, words, hint)).replies
 
     def __call__(
         self, text: str, channel: str, hint: str | None = None

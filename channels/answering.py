@@ -26,8 +26,7 @@ from bot.answers import unavailable_reply
 from bot.clinic import default_clinic
 from bot.conversation import language_hint
 from bot.knowledge import default_knowledge_base
-from bot.language import detect
-from bot.messages import MessageJudge
+from bot.messages import MessageJudge, reply_language
 from bot.settings import load_settings
 from rasa_server.stores import StoreUnavailable
 
@@ -66,11 +65,7 @@ def answering(on_new_message: OnNewMessage) -> OnNewMessage:
             await on_new_message(message)
         except Exception as error:
             log_failure(message.input_channel, error)
-            # In the message's language (else the client's hint, else the first served).
-            language = detect(
-                message.text or "", hint=language_hint(message.metadata), served=knowledge.languages
-            )
-            reply = replies.get(language.language or "") or replies[knowledge.languages[0]]
+            reply = replies[reply_language(knowledge, message.text or "", language_hint(message.metadata))]
             try:
                 await message.output_channel.send_text_message(message.sender_id, reply.text)
             except Exception:
