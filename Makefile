@@ -15,6 +15,9 @@ TRAIN_DATA := domain.yml $(wildcard data/nlu/*.yml data/rules/*.yml)
 TRAIN_INPUTS := config.yml $(wildcard components/*.py data/faq/topics/*.yml) \
   bot/embedding.py bot/classifier.py bot/reading.py bot/retrieval.py $(TRAIN_DATA)
 BASELINE := models/baseline-rasa-init.tar.gz
+# pytest's processes in `make test`: each takes a whole test file at a time, so a file's
+# servers (started once per file) are shared by its tests.
+TEST_WORKERS ?= 2
 
 export RASA_PORT ?= 5005
 export ACTION_PORT ?= 5055
@@ -148,7 +151,7 @@ system-packages: ## install the Debian packages the tests use (chromium, postgre
 
 .PHONY: test
 test: system-packages lint validate train ## everything: lint, types, data checks, unit and end-to-end tests, test stories
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 	$(PY) -m rasa_server test core --e2e --model $(MODEL) --stories tests/test_stories.yml \
 	  --endpoints endpoints.yml --fail-on-prediction-errors --out $(RESULTS)/stories
 
