@@ -64,6 +64,30 @@ class WidgetWords:
                     return candidate
         return DEFAULT_LANGUAGE
 
+    def page_language(self, accept_language: str | None) -> str:
+        """The language to serve a page in, for a browser's ``Accept-Language`` header
+        ("es-MX,es;q=0.9,en;q=0.8"): the one it likes best among those with words here,
+        else English. A language it refuses (``q=0``) or gives no valid quality is skipped."""
+        liked: list[tuple[float, int, str]] = []
+        for position, entry in enumerate((accept_language or "").split(",")):
+            tag, _, parameters = entry.partition(";")
+            quality = 1.0
+            for parameter in parameters.split(";"):
+                name, _, value = parameter.strip().partition("=")
+                if name.strip().lower() == "q":
+                    try:
+                        quality = float(value)
+                    except ValueError:
+                        quality = 0.0
+            tag = tag.strip().lower().replace("_", "-")
+            if quality > 0 and tag != "*" and LANGUAGE_CODE.fullmatch(tag):
+                liked.append((-quality, position, tag))
+        for _, _, tag in sorted(liked):
+            for candidate in (tag, tag.split("-")[0]):
+                if candidate in self.languages:
+                    return candidate
+        return DEFAULT_LANGUAGE
+
     def widget_words(self, language: str) -> dict[str, str]:
         """The words the widget shows, in ``language`` (one of ``languages``)."""
         return {name: self.languages[language][name] for name in WIDGET_WORDS}

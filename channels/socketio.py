@@ -78,6 +78,8 @@ ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?")
 WORDS_MAX_AGE_SECONDS = 300
 # Where web/index.html's title goes: the server writes in the page's title from data/widget.yml.
 TITLE_SLOT = "<title></title>"
+# The page's language, which the server writes in too (the widget's first words follow it).
+LANGUAGE_SLOT = f'<html lang="{DEFAULT_LANGUAGE}">'
 
 
 class WidgetChannelError(ValueError):
@@ -197,15 +199,21 @@ def own_origins(environ: Mapping[str, Any]) -> set[str]:
 # --- the channel ------------------------------------------------------------------------------
 
 
-def widget_page(template: str, words: WidgetWords) -> str:
-    """The chat page (``template``: web/index.html) with its title written in."""
-    if template.count(TITLE_SLOT) != 1:
-        raise WidgetChannelError(
-            f"{WEB_DIR / 'index.html'} needs one empty {TITLE_SLOT}, where the server writes the "
-            "page's title (pageTitle in data/widget.yml)"
+def widget_pages(template: str, words: WidgetWords) -> dict[str, str]:
+    """The chat page (``template``: web/index.html) in each language of the widget's words:
+    its ``<html lang>`` and title written in."""
+    slots = ((TITLE_SLOT, "the page's title (pageTitle in data/widget.yml)"), (LANGUAGE_SLOT, "its language"))
+    for slot, what in slots:
+        if template.count(slot) != 1:
+            raise WidgetChannelError(
+                f"{WEB_DIR / 'index.html'} needs one {slot}, where the server writes {what}"
+            )
+    return {
+        language: template.replace(LANGUAGE_SLOT, f'<html lang="{html.escape(language)}">').replace(
+            TITLE_SLOT, f"<title>{html.escape(own['pageTitle'])}</title>"
         )
-    title = words.languages[DEFAULT_LANGUAGE]["pageTitle"]  # the page says <html lang="en">
-    return template.replace(TITLE_SLOT, f"<title>{html.escape(title)}</title>")
+        for language, own in words.languages.items()
+    }
 
 
 def cors_headers(origin: str | None, allowed: frozenset[str]) -> dict[str, str]:
@@ -236,11 +244,13 @@ class WidgetSocketBlueprint(SocketBlueprint):
 
     def register(self, app: Sanic, options: dict[str, Any]) -> None:
         words = default_widget_words()  # read once: a broken file stops the server here
-        page_html = widget_page((WEB_DIR / "index.html").read_text(encoding="utf-8"), words)
+        pages = widget_pages((WEB_DIR / "index.html").read_text(encoding="utf-8"), words)
         allowed: frozenset[str] = self.ctx.origins.allowed
 
-        async def page(_: Request) -> HTTPResponse:
-            return response.html(page_html)
+        async def page(request: Request) -> HTTPResponse:
+            """The chat page in the browser's language, when the widget has words in it."""
+            language = words.page_language(request.headers.get("accept-language"))
+            return response.html(pages[language], headers={"Vary": "Accept-Language"})
 
         async def to_page(_: Request) -> HTTPResponse:
             return response.redirect(f"{WIDGET_PATH}/")

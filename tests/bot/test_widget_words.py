@@ -163,6 +163,31 @@ def test_a_page_gets_its_language_or_else_english(shipped: dict[str, Any], tmp_p
     assert not set(PAGE_WORDS) & set(words.widget_words("en"))
 
 
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("es-MX,es;q=0.9,en;q=0.8", "es"),
+        ("es_ES", "es"),
+        ("en-GB,en;q=0.9,es;q=0.8", "en"),
+        ("fr-FR,fr;q=0.9,es;q=0.7,en;q=0.5", "es"),  # the best liked of those served
+        ("en;q=0.4, es;q=0.8", "es"),  # by quality, not by order
+        ("fr, de", "en"),  # none served
+        ("es;q=0, en", "en"),  # refused
+        ("es;q=abc, en;q=0.2", "en"),  # no valid quality
+        ("*, es;q=0.5", "es"),
+        ("<script>, es", "es"),  # no language tag
+        ("", "en"),
+        (None, "en"),
+    ],
+)
+def test_a_page_is_served_in_the_browsers_best_liked_language(
+    header: str | None, language: str, shipped: dict[str, Any], tmp_path: Path
+) -> None:
+    spanish = {name: f"{text} (es)" for name, text in shipped["en"].items()}
+    words = load_widget_words(_write(tmp_path, {**shipped, "es": spanish}))
+    assert words.page_language(header) == language
+
+
 # --- python -m tooling validate ----------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ settings; against a stand-in echo bot (tests/socketio_echo_server.py).
 
 from __future__ import annotations
 
+import html
 import secrets
 import stat
 from pathlib import Path
@@ -13,7 +14,10 @@ import pytest
 import requests
 
 from bot.settings import PROJECT_DIR, Settings, load_settings
+from bot.widget_words import default_widget_words
 from channels.socketio import (
+    LANGUAGE_SLOT,
+    TITLE_SLOT,
     WIDGET_PATH,
     OriginCheck,
     SessionSigner,
@@ -21,6 +25,7 @@ from channels.socketio import (
     WidgetSocketIOInput,
     session_secret,
     widget_origins,
+    widget_pages,
     widget_url,
 )
 from tests.channels.widget_patients import WAIT_SECONDS, Patient, connects, echo_server, next_reply
@@ -218,10 +223,28 @@ def test_a_session_id_the_server_did_not_make_is_replaced(widget_echo: str) -> N
         assert patient.resume(made) == made
 
 
+def test_the_chat_page_comes_in_each_language_of_the_widgets_words() -> None:
+    words = default_widget_words()
+    template = (PROJECT_DIR / "web" / "index.html").read_text(encoding="utf-8")
+    pages = widget_pages(template, words)
+    assert set(pages) == set(words.languages) >= {"en", "es"}
+    for language, page in pages.items():
+        title = html.escape(words.languages[language]["pageTitle"])
+        assert f'<html lang="{language}">' in page and f"<title>{title}</title>" in page
+    for broken in (template.replace(TITLE_SLOT, ""), template.replace(LANGUAGE_SLOT, "<html>")):
+        with pytest.raises(WidgetChannelError):
+            widget_pages(broken, words)
+
+
 def test_the_widget_files_are_served_and_nothing_else(widget_echo: str) -> None:
     url = widget_echo
     page = requests.get(widget_url(url), timeout=10)
     assert page.status_code == 200 and 'src="widget.js"' in page.text
+    assert page.headers["Vary"] == "Accept-Language"
+    in_spanish = {"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"}
+    spanish = requests.get(widget_url(url), headers=in_spanish, timeout=10)
+    title = html.escape(default_widget_words().languages["es"]["pageTitle"])
+    assert '<html lang="es">' in spanish.text and f"<title>{title}</title>" in spanish.text
     bare = requests.get(f"{url}{WIDGET_PATH}", timeout=10, allow_redirects=False)
     assert bare.status_code in (301, 302) and bare.headers["Location"] == f"{WIDGET_PATH}/"
     for name in ("widget.js", "widget.css", "vendor/socket.io.min.js"):

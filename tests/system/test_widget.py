@@ -117,6 +117,16 @@ def bot(tmp_path_factory: pytest.TempPathFactory, clinic_site: ClinicSite) -> It
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    yield from _chromium(tmp_path)
+
+
+@pytest.fixture
+def spanish_browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    """A browser whose user prefers Spanish pages (its Accept-Language)."""
+    yield from _chromium(tmp_path, accept_languages="es-ES,es")
+
+
+def _chromium(tmp_path: Path, accept_languages: str | None = None) -> Iterator[webdriver.Chrome]:
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
     if missing:
         pytest.fail(
@@ -138,6 +148,8 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
+    if accept_languages:
+        options.add_experimental_option("prefs", {"intl.accept_languages": accept_languages})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     try:
         yield driver
@@ -492,6 +504,22 @@ def test_the_widget_words_are_served_from_data_widget_yml(bot: BotAddress, clini
     for path in ("/", "/index.html"):
         page = requests.get(f"{bot.rasa_url}{WIDGET_PATH}{path}", timeout=10)
         assert page.status_code == 200 and title in page.text and "<title></title>" not in page.text
+
+
+@pytest.mark.e2e
+def test_a_browser_in_spanish_gets_the_page_and_the_widget_in_spanish_from_the_start(
+    bot: BotAddress, spanish_browser: webdriver.Chrome, knowledge: KnowledgeBase
+) -> None:
+    spanish_words = default_widget_words().languages["es"]
+    page = ChatPage(spanish_browser, widget_url(bot.rasa_url))
+    page.open()
+    assert spanish_browser.title == spanish_words["pageTitle"]
+    page.wait(lambda: page.placeholder() == spanish_words["placeholder"])
+    page.assert_words(spanish_words, "es")
+    assert page.words_fetched() == ["es"]  # never the English words first
+    cost = knowledge.in_language("es").topic("cost")
+    answer = page.ask(cost.question)
+    assert answer.get_attribute("data-topic") == cost.id and answer.get_attribute("lang") == "es"
 
 
 # What the clinic's page sets instead of the served title (a page setting beats the YAML).
