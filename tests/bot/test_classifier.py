@@ -74,6 +74,33 @@ def test_its_regression_finds_scikit_learns_weights() -> None:
     assert np.allclose(ours.probabilities(texts, vectors), theirs.predict_proba(features), atol=2e-3)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How much does it COST",
+        "cost cost cost, the cost?",  # repeated n-grams: 1 + log(count)
+        "  is\tit \n painful  ",  # any whitespace between words
+        "¿Cuánto cuesta? ñ é 🙂",
+        "zzzz qqqq",  # no known n-gram at all
+        "",
+        "a",
+    ],
+)
+def test_a_messages_ngram_weights_are_the_vectorizers_own(
+    text: str, trained: IntentClassifier, tmp_path: Path
+) -> None:
+    """``probabilities`` weighs a message's n-grams itself; scikit-learn's ``transform``
+    must give the same weights, for a fitted classifier and for one read back."""
+    trained.save(tmp_path)
+    for classifier in (trained, IntentClassifier.load(tmp_path)):
+        expected = classifier._ngrams.transform([text.lower()]).toarray()[0]
+        columns, weights = classifier._gram_weights(text)
+        found = np.zeros_like(expected)
+        found[columns] = weights
+        assert np.allclose(found, expected, atol=1e-6)
+    assert (np.count_nonzero(expected) > 0) == (text not in ("zzzz qqqq", ""))
+
+
 def test_a_saved_classifier_reads_back_the_same(trained: IntentClassifier, tmp_path: Path) -> None:
     trained.save(tmp_path)
     assert json.loads((tmp_path / META_FILE).read_text())["format"] == 2
