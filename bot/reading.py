@@ -104,7 +104,8 @@ class Reading:
     # The knowledge-base topics to answer, in the patient's order (empty unless ``intent``
     # is a topic's FAQ intent).
     topics: tuple[str, ...] = ()
-    # The nearest knowledge-base questions to the whole message, one per topic.
+    # The nearest knowledge-base questions to the whole message, one per topic: searched only
+    # for a message the reader could not place (``FALLBACK_INTENT``) or read as out of scope.
     candidates: tuple[Candidate, ...] = ()
     # Read in the light of the previous topic (a follow-up).
     in_context: bool = False
@@ -295,7 +296,6 @@ class Reader:
         that language)."""
         vector = self._embed([text])
         whole = self._score([text], vector)[0]
-        candidates = tuple(self.index.search(vector[0]))
         follow_up = self._says_when(text, whole, previous_topic) or self._follow_up(
             text, whole, previous_topic, language=language
         )
@@ -309,16 +309,19 @@ class Reader:
             # Several questions; or several parts of which one reads clearly while the whole
             # message does not ("is it OK while pregnant and does it hurt" is no out of scope).
             intent = FAQ_INTENT_PREFIX + topics[0]
-            return Reading(intent, 1.0, chosen.ranking, tuple(topics), candidates, False, len(topics))
+            return Reading(intent, 1.0, chosen.ranking, tuple(topics), (), False, len(topics))
+        # The nearest questions, for the replies that offer or report them: the fallback's
+        # retrieval and did-you-mean, and the clinic's report of out-of-scope questions.
         if chosen.confidence < self.thresholds.answer:
-            return Reading(FALLBACK_INTENT, chosen.confidence, chosen.ranking, (), candidates)
+            nearest = tuple(self.index.search(vector[0]))
+            return Reading(FALLBACK_INTENT, chosen.confidence, chosen.ranking, (), nearest)
         topic = self._topic(chosen.intent)
         return Reading(
             chosen.intent,
             chosen.confidence,
             chosen.ranking,
             (topic,) if topic else (),
-            candidates,
+            tuple(self.index.search(vector[0])) if chosen.intent == OUT_OF_SCOPE_INTENT else (),
             in_context,
         )
 

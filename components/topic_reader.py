@@ -4,8 +4,9 @@ Trained in seconds: every training example is embedded once (the 8-bit MiniLM of
 ``bot/embedding.py``) and a logistic regression is fitted on the vectors and character
 n-grams (``bot/classifier.py``). The same vectors, with each topic's canonical question,
 form the index of nearest questions (``bot/retrieval.py``) that is saved in the model, so
-the Rasa server finds the fallback's candidates from the vector it already computed and
-the action server never embeds anything.
+the Rasa server finds the fallback's candidates from the vector it already computed (for a
+message it could not place, or read as out of scope) and the action server never embeds
+anything.
 
 For each message it sets Rasa's ``intent`` and ``intent_ranking``, and ``reading``: the
 topics to answer (several for a message that asks several questions), the nearest

@@ -16,6 +16,7 @@ from bot.embedding import load_encoder
 from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.reading import (
     FALLBACK_INTENT,
+    OUT_OF_SCOPE_INTENT,
     Reader,
     ReadingThresholds,
     leans_on_context,
@@ -104,7 +105,13 @@ def test_a_plain_question_is_embedded_once(reader: Reader) -> None:
     )
     reading = counting.read("how much does mesotherapy cost?")
     assert embedded == [["how much does mesotherapy cost?"]]
-    assert reading.topics == ("cost",) and reading.candidates and reading.candidates[0].topic == "cost"
+    # Answered: no nearest questions are searched, as no reply offers them.
+    assert reading.topics == ("cost",) and reading.candidates == ()
+
+
+def test_an_out_of_scope_reading_keeps_its_nearest_topics_for_the_clinics_report(reader: Reader) -> None:
+    reading = reader.read("what's the weather like tomorrow in Madrid?")
+    assert reading.intent == OUT_OF_SCOPE_INTENT and len(reading.candidates) == 3
 
 
 def test_several_questions_get_their_topics_in_order(reader: Reader) -> None:
