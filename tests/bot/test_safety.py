@@ -83,6 +83,9 @@ def test_every_red_flag_is_exercised_by_the_safety_set(
         "will my scalp be red afterwards?",
         "can mesotherapy cause an infection?",
         "no fever or pus, just a bit pink, is that normal?",
+        # A complexion that is dull and grey is what the skin treatment is sold for.
+        "my skin looks grey and tired lately, would meso help",
+        "my face has gone pale and tired since winter, does it brighten it?",
     ],
 )
 def test_general_side_effect_questions_are_not_emergencies(text: str, safety_rules: SafetyRules) -> None:
@@ -98,6 +101,16 @@ def test_general_side_effect_questions_are_not_emergencies(text: str, safety_rul
             "skin_colour_change",
         ),
         ("I have chest pain", "chest_pain"),
+        # Dull and grey with pain, or a dull grey colour, is still a colour change.
+        (
+            "the skin on my nose has gone dull and grey and it really hurts since the injection",
+            "skin_colour_change",
+        ),
+        ("it's gone a dull grey colour round the injection point", "skin_colour_change"),
+        (
+            "my skin was dull and grey before, and since the session my lip has turned blue",
+            "skin_colour_change",
+        ),
         ("is it normal that I can't breathe properly since the injections?", "breathing"),
     ],
 )
