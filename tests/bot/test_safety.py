@@ -86,6 +86,8 @@ def test_every_red_flag_is_exercised_by_the_safety_set(
         # A complexion that is dull and grey is what the skin treatment is sold for.
         "my skin looks grey and tired lately, would meso help",
         "my face has gone pale and tired since winter, does it brighten it?",
+        "tengo la piel gris y apagada, ¿me ayudaría la meso?",
+        "mi cara se ve pálida y cansada desde el invierno",
     ],
 )
 def test_general_side_effect_questions_are_not_emergencies(text: str, safety_rules: SafetyRules) -> None:
@@ -111,6 +113,9 @@ def test_general_side_effect_questions_are_not_emergencies(text: str, safety_rul
             "my skin was dull and grey before, and since the session my lip has turned blue",
             "skin_colour_change",
         ),
+        ("the area went dull and grey after the injection", "skin_colour_change"),
+        ("la zona se puso gris y apagada después del pinchazo", "skin_colour_change"),
+        ("la piel está pálida y fría", "skin_colour_change"),
         ("is it normal that I can't breathe properly since the injections?", "breathing"),
     ],
 )
