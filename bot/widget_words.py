@@ -54,15 +54,16 @@ class WidgetWords:
     # language code -> word name (WORDS) -> text
     languages: Mapping[str, Mapping[str, str]]
 
+    def _served(self, asked: str) -> str | None:
+        """The language with words here for ``asked`` (e.g. "es", "es-MX", "en_GB"): that
+        one, else its primary language, else None."""
+        code = asked.strip().lower().replace("_", "-")
+        return next((c for c in (code, code.split("-")[0]) if c in self.languages), None)
+
     def language(self, asked: str | None) -> str:
-        """The language to use for a page in ``asked`` (e.g. "es", "es-MX", "en_GB"): that
-        one, else its primary language, else English."""
-        if asked:
-            code = asked.strip().lower().replace("_", "-")
-            for candidate in (code, code.split("-")[0]):
-                if candidate in self.languages:
-                    return candidate
-        return DEFAULT_LANGUAGE
+        """The language to use for a page in ``asked``: that one, else its primary
+        language, else English."""
+        return (self._served(asked) if asked else None) or DEFAULT_LANGUAGE
 
     def page_language(self, accept_language: str | None) -> str:
         """The language to serve a page in, for a browser's ``Accept-Language`` header
@@ -82,11 +83,7 @@ class WidgetWords:
             tag = tag.strip().lower().replace("_", "-")
             if quality > 0 and tag != "*" and LANGUAGE_CODE.fullmatch(tag):
                 liked.append((-quality, position, tag))
-        for _, _, tag in sorted(liked):
-            for candidate in (tag, tag.split("-")[0]):
-                if candidate in self.languages:
-                    return candidate
-        return DEFAULT_LANGUAGE
+        return next(filter(None, (self._served(tag) for _, _, tag in sorted(liked))), DEFAULT_LANGUAGE)
 
     def widget_words(self, language: str) -> dict[str, str]:
         """The words the widget shows, in ``language`` (one of ``languages``)."""
