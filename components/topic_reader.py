@@ -39,7 +39,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 import bot.classifier as classifier_module
 from bot.classifier import ClassifierConfig, IntentClassifier
 from bot.conversation import CONVERSATION_LANGUAGE_KEY, PREVIOUS_TOPIC_KEY
-from bot.embedding import load_encoder, model_names, resolve_model_path, setting_identity
+from bot.embedding import model_names, resolve_model_path, setting_identity, shared_encoder
 from bot.knowledge import default_knowledge_base
 from bot.reading import Reader, Reading, ReadingThresholds, train_reader
 from bot.retrieval import data_hash, load_index, save_index
@@ -114,7 +114,7 @@ class TopicReader(GraphComponent):
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
-        self.encoder = reader.encoder if reader else load_encoder(self.config["model"])
+        self.encoder = reader.encoder if reader else shared_encoder(self.config["model"])
         self.reader = reader
 
     def _thresholds(self) -> ReadingThresholds:

@@ -28,6 +28,12 @@ Each entry: what is replaced, by what, why, and what to check on an upgrade.
   workers)`` and the keys of its settings.
 - ``sanic.app.serve_single`` (Sanic 21.12) → ``workers.serve_single_announcing``: the
   one-worker server says when it listens, as above. Check: ``serve_single(server_settings)``.
+- ``rasa.core.run.serve_application`` (Rasa) → ``preload.sharing_encoders`` around it. Before
+  Rasa starts the workers, the main process loads the sentence embedding the served model's
+  topic reader uses, so the forked workers share one copy of its weights instead of loading
+  one each (``rasa_server/preload.py``). Check: ``serve_application(model_path, ...,
+  remote_storage=...)``, called through the module (``rasa/api.py``), and that Rasa picks its
+  arguments by the signature (``functools.wraps`` keeps it).
 - ``RemoteAction.run`` (Rasa) → ``faults.run_or_answer_by_itself``. Rasa waits up to 5
   minutes for the action server, then says nothing to the patient; here the call gets
   ``ACTION_TIMEOUT_SECONDS``, and a failure gets the ``unavailable`` reply (the urgent reply
@@ -71,6 +77,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, cast
 
 import jsonschema
+import rasa.core.run
 import rasa.core.test
 import sanic.app
 from jsonschema.exceptions import best_match
@@ -89,7 +96,7 @@ from bot.conversation import (
     PREVIOUS_TOPIC_KEY,
     conversation_language,
 )
-from rasa_server import faults, workers
+from rasa_server import faults, preload, workers
 
 # The versions the patches were written and tested against (requirements/runtime.lock).
 WRITTEN_FOR = {"rasa": "3.6.21", "sanic": "21.12.2", "jsonschema": "3.2.0"}
@@ -226,6 +233,10 @@ async def _run_remote_action(self: RemoteAction, *args: Any) -> list[Event]:
     return await faults.run_or_answer_by_itself(self, *args)
 
 
+# Rasa's own, captured once: ``apply`` may run again and must not wrap its own wrapper.
+_ORIGINAL_SERVE_APPLICATION = rasa.core.run.serve_application
+
+
 def apply() -> None:
     """Install every patch in this process (again, if called again). The fault replies'
     files are read now, so a broken one stops the server at start-up, not a patient later."""
@@ -241,6 +252,7 @@ def apply() -> None:
     Event.resolve_by_type = staticmethod(cached_resolve_by_type)
     sanic.app.serve_multiple = workers.serve_multiple_reuse_port
     sanic.app.serve_single = workers.serve_single_announcing
+    rasa.core.run.serve_application = preload.sharing_encoders(_ORIGINAL_SERVE_APPLICATION)
     RemoteAction.run = _run_remote_action
     Agent._create_tracker_store = staticmethod(faults.tracker_store_as_it_is)
     MessageProcessor.parse_message = parse_in_context

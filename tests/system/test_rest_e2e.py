@@ -214,6 +214,8 @@ def test_concurrent_conversations_stay_whole_across_the_worker_processes(
     # the bot counts as started only once every worker listens (rasa_server/workers.py)
     assert log.count("Rasa server is up and running") == workers
     assert f"All {workers} worker processes are listening." in log
+    # the sentence embedding was loaded once, before the workers were forked (rasa_server/preload.py)
+    assert log.count("once, before the workers start: they share it.") == 1
     questions = ["hello", "how much does it cost?", "does it hurt?", "can I wash my hair after?", "thanks"]
     senders = [f"patient-{uuid.uuid4()}" for _ in range(8)]
 
