@@ -65,11 +65,16 @@ def bench_markdown(report: dict[str, Any]) -> str:
         *_load_rows(report["floors"]),
         "",
         "**Servers**: start-up (process start to answering its health check; this bot's Rasa server: "
-        "until all its workers listen too) and peak resident memory (`VmHWM`) after the run:",
+        "until all its workers listen too), peak resident memory (`VmHWM`, summed over a server's "
+        "processes, so a page its workers share counts once per process) and the memory in use "
+        "after the run with shared pages split among the processes that share them (`Pss`):",
         "",
-        "| server | start-up s | peak RSS MB |",
-        "|---|---|---|",
-        *[f"| {s['name']} | {s['startup_s']} | {s['peak_rss_mb']} |" for s in report["servers"]],
+        "| server | start-up s | peak RSS MB | in use (PSS) MB |",
+        "|---|---|---|---|",
+        *[
+            f"| {s['name']} | {s['startup_s']} | {s['peak_rss_mb']} | {s.get('pss_mb', '-')} |"
+            for s in report["servers"]
+        ],
     ]
     if report.get("training"):
         lines += [

@@ -194,6 +194,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
                 "name": f"{name}: {process.name}",
                 "startup_s": round(process.startup_seconds, 1),
                 "peak_rss_mb": _rounded(process.peak_rss_mb()),
+                "pss_mb": _rounded(process.pss_mb()),
             }
             for name, process in ((BOT, actions), (BOT, rasa), (STOCK, stock))
         ]

@@ -129,6 +129,13 @@ class ServerProcess:
         if the process is gone."""
         return self._summed_mb(_rss_kb)
 
+    def pss_mb(self) -> float | None:
+        """Memory in use now, each shared page split among the processes that share it
+        (Linux ``Pss``), of the process and its children, summed: the memory a server really
+        takes when its workers share pages with it (rasa_server/preload.py), which summed
+        resident sizes count once per process. None if the process is gone."""
+        return self._summed_mb(_pss_kb)
+
     def _summed_mb(self, read_kb: Callable[[int], int | None]) -> float | None:
         sizes = [read_kb(pid) for pid in [self.pid, *_descendants(self.pid)]]
         if sizes[0] is None:
@@ -144,6 +151,18 @@ def _status_kb(pid: int, field: str) -> int | None:
         return None
     for line in status.splitlines():
         if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return None
+
+
+def _pss_kb(pid: int) -> int | None:
+    """``Pss`` in kB from ``/proc/<pid>/smaps_rollup``; None if the process is gone."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in rollup.splitlines():
+        if line.startswith("Pss:"):
             return int(line.split()[1])
     return None
 

@@ -33,7 +33,9 @@ def _report(rest: list[dict[str, Any]]) -> dict[str, Any]:
         "rounds": 3,
         "rest": rest,
         "floors": [_row(PARSE_FLOOR, 1, 90.0, 12.0)],
-        "servers": [{"name": "this bot: the Rasa server", "startup_s": 20.5, "peak_rss_mb": 1500}],
+        "servers": [
+            {"name": "this bot: the Rasa server", "startup_s": 20.5, "peak_rss_mb": 1500, "pss_mb": 1200}
+        ],
         "training": {BOT: {"cold_seconds": 500.0, "warm_seconds": 40.0}},
         "profile": {
             BOT: {
@@ -81,7 +83,7 @@ def test_the_markdown_shows_every_figure_and_the_verdict() -> None:
     assert "| stock rasa init bot | 10 | 80 | 0 | 20.0 | 250.0 | 500.0 | 750.0 |" in text
     assert "throughput at 10 conversations 2.0x the stock bot's (target 2.5x: **not met**)" in text
     assert "single-user p95 90.0 ms (target 50 ms: **not met**)" in text
-    assert "| this bot: the Rasa server | 20.5 | 1500 |" in text
+    assert "| this bot: the Rasa server | 20.5 | 1500 | 1200 |" in text
     assert "| this bot | 500 | 40 |" in text
     assert "| schema | 8% | 40% |" in text and "| busy, in cores (all its processes) | 0.90 | 1.95 |" in text
     assert "2 cores (Test CPU), 24.0 GB, commit abc1234" in text

@@ -54,8 +54,10 @@ def test_a_served_process_reports_its_start_up_and_memory_and_is_stopped(tmp_pat
         assert port_in_use(port)
         memory = process.peak_rss_mb()
         assert memory is not None and 1 < memory < 2000
+        in_use = process.pss_mb()
+        assert in_use is not None and 1 < in_use <= memory
     assert not port_in_use(port)
-    assert process.peak_rss_mb() is None  # gone
+    assert process.peak_rss_mb() is None and process.pss_mb() is None  # gone
 
 
 def test_a_server_that_exits_while_starting_is_an_error(tmp_path: Path) -> None:
