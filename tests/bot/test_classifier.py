@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.classifier import META_FILE, WEIGHTS_FILE, ClassifierConfig, ClassifierError, IntentClassifier
+from bot.classifier import (
+    META_FILE,
+    WEIGHTS_FILE,
+    ClassifierConfig,
+    ClassifierError,
+    IntentClassifier,
+    _lbfgs,
+)
 
 TEXTS = [
     "how much does it cost",
@@ -131,3 +138,16 @@ def test_training_needs_a_vector_and_an_intent_per_text() -> None:
         IntentClassifier().fit(TEXTS, _vectors(TEXTS)[:3], INTENTS)
     with pytest.raises(ClassifierError):
         IntentClassifier().fit([], np.zeros((0, 8)), [])
+
+
+def test_its_lbfgs_finds_a_known_minimum() -> None:
+    """A convex quadratic with a known minimiser, badly scaled: the minimiser, to the tolerance."""
+    scales = np.array([1.0, 10.0, 100.0, 0.5, 3.0])
+    target = np.array([1.0, -2.0, 0.5, 4.0, 0.0])
+
+    def loss_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+        difference = x - target
+        return 0.5 * float(scales @ difference**2), scales * difference
+
+    found = _lbfgs(loss_and_gradient, np.zeros(5), 500, 1e-8)
+    assert np.allclose(found, target, atol=1e-6)
