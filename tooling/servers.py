@@ -143,36 +143,29 @@ class ServerProcess:
         return sum(size or 0 for size in sizes) / 1024
 
 
-def _status_kb(pid: int, field: str) -> int | None:
-    """A size in kB from ``/proc/<pid>/status`` (``VmHWM``, ``VmRSS``); None if the process is gone."""
+def _proc_kb(pid: int, file: str, field: str) -> int | None:
+    """A size in kB from ``/proc/<pid>/<file>`` (``status``: ``VmHWM``, ``VmRSS``;
+    ``smaps_rollup``: ``Pss``); None if the process is gone."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+        text = Path(f"/proc/{pid}/{file}").read_text(encoding="ascii")
     except OSError:
         return None
-    for line in status.splitlines():
+    for line in text.splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return None
 
 
 def _pss_kb(pid: int) -> int | None:
-    """``Pss`` in kB from ``/proc/<pid>/smaps_rollup``; None if the process is gone."""
-    try:
-        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii")
-    except OSError:
-        return None
-    for line in rollup.splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return None
+    return _proc_kb(pid, "smaps_rollup", "Pss")
 
 
 def _peak_rss_kb(pid: int) -> int | None:
-    return _status_kb(pid, "VmHWM")
+    return _proc_kb(pid, "status", "VmHWM")
 
 
 def _rss_kb(pid: int) -> int | None:
-    return _status_kb(pid, "VmRSS")
+    return _proc_kb(pid, "status", "VmRSS")
 
 
 def children(pid: int) -> list[int]:
