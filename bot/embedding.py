@@ -92,6 +92,11 @@ def _check_pooling(model_dir: Path) -> None:
         raise EmbeddingError(f"{model_dir}: the model does not normalise its embeddings")
 
 
+def dimension(model_dir: Path) -> int:
+    """The length of the model's sentence vectors (its pooling layer's width)."""
+    return int(_read_json(model_dir / "1_Pooling" / "config.json")["word_embedding_dimension"])
+
+
 def max_length(model_dir: Path) -> int:
     config = model_dir / "sentence_bert_config.json"
     return int(_read_json(config).get("max_seq_length", 256)) if config.exists() else 256
@@ -362,6 +367,7 @@ class OnnxSentenceEncoder:
         if not model_dir.is_dir():
             raise EmbeddingError(f"embedding model not found at {model_dir}")
         self.name = name
+        self.dimension = dimension(model_dir)
         self.precision = "float"
         cpu = instruction_set()
         if quantized:
@@ -481,3 +487,24 @@ class CombinedEncoder:
             return np.zeros((0, 0), dtype=np.float32)
         vectors = np.hstack([part.encode(texts) for part in self.parts])
         return np.asarray(vectors / np.sqrt(len(self.parts)), dtype=np.float32)
+
+    def model_vectors(self, vectors: np.ndarray, name: str) -> np.ndarray:
+        """The vectors of the model ``name`` alone, cut from combined ones: each of length 1,
+        as that model gives them."""
+        start = 0
+        for part in self.parts:
+            if part.name == name:
+                cut = vectors[:, start : start + part.dimension] * np.sqrt(len(self.parts))
+                return np.ascontiguousarray(cut, dtype=np.float32)
+            start += part.dimension
+        raise EmbeddingError(f"the embedding {self.name!r} has no model {name!r}")
+
+
+def model_vectors(encoder: object, vectors: np.ndarray, name: str) -> np.ndarray:
+    """The vectors of the model ``name`` alone, from an encoder's vectors: a part of a
+    ``CombinedEncoder``'s, or all of a single model's."""
+    if isinstance(encoder, CombinedEncoder):
+        return encoder.model_vectors(vectors, name)
+    if getattr(encoder, "name", None) == name:
+        return vectors
+    raise EmbeddingError(f"the embedding {getattr(encoder, 'name', encoder)!r} has no model {name!r}")

@@ -23,13 +23,14 @@ The thresholds are chosen on the dev sets (``make tune-reader``, docs/quality-an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bot.aftercare import AftercareRules, default_aftercare
 from bot.classifier import ClassifierConfig, IntentClassifier
+from bot.embedding import model_vectors
 from bot.knowledge import FAQ_INTENT_PREFIX, KnowledgeBase
 from bot.language import detect
 from bot.retrieval import Candidate, Encoder, RetrievalIndex, build_index
@@ -200,9 +201,22 @@ class _Scored:
         return _Scored(self.intents, weighed / weighed.sum())
 
 
+@dataclass(frozen=True)
+class LanguageClassifier:
+    """The classifier that reads one language's messages, fitted on the vector of one of the
+    embedding's models alone (``model``): multilingual-e5-small reads Spanish better by
+    itself than beside the English MiniLM (docs/languages.md)."""
+
+    model: str
+    classifier: IntentClassifier
+
+
 @dataclass
 class Reader:
-    """Encoder, classifier and index together: ``read`` once per patient message."""
+    """Encoder, classifier and index together: ``read`` once per patient message.
+
+    A message in a language of ``by_language`` is read by that language's classifier, any
+    other by ``classifier``; both read the same vector, and the index is the same."""
 
     encoder: Encoder
     classifier: IntentClassifier
@@ -214,6 +228,7 @@ class Reader:
     # Topics whose answer depends on when the treatment was (bot/aftercare.py): after one, a
     # message that says when ("I had it 12 hours ago") answers that topic's question.
     aftercare: AftercareRules = field(default_factory=default_aftercare)
+    by_language: Mapping[str, LanguageClassifier] = field(default_factory=dict)
 
     def _says_when(self, text: str, scored: _Scored, previous_topic: str | None) -> _Scored | None:
         """The previous topic, for a message that tells when the treatment was after a
@@ -237,9 +252,13 @@ class Reader:
             self.on_embed(texts)
         return self.encoder.encode(list(texts))
 
-    def _score(self, texts: Sequence[str], vectors: np.ndarray) -> list[_Scored]:
-        intents = self.classifier.intents
-        return [_Scored(intents, row) for row in self.classifier.probabilities(texts, vectors)]
+    def _score(self, texts: Sequence[str], vectors: np.ndarray, language: str | None) -> list[_Scored]:
+        """Each text's probabilities, by the classifier of the language it is written in."""
+        own = self.by_language.get(language) if language is not None else None
+        classifier = own.classifier if own is not None else self.classifier
+        if own is not None:
+            vectors = model_vectors(self.encoder, vectors, own.model)
+        return [_Scored(classifier.intents, row) for row in classifier.probabilities(texts, vectors)]
 
     def _topic(self, intent: str) -> str | None:
         topic = self.knowledge.topic_for_intent(intent)
@@ -250,8 +269,8 @@ class Reader:
         text: str,
         scored: _Scored,
         previous_topic: str | None,
+        language: str | None,
         within_message: bool = False,
-        language: str | None = None,
     ) -> _Scored | None:
         """``scored`` in the light of the previous topic, when ``text`` leans on it; else None.
 
@@ -279,32 +298,40 @@ class Reader:
             return weighed
         own_reading_is_clear = scored.confidence >= self.thresholds.own_reading
         if (pointing and not own_reading_is_clear) or weighed.confidence < self.thresholds.answer:
-            # The message as the patient meant it, after the question in the conversation's language.
-            written_in = detect(text, conversation=language, served=self.knowledge.languages).language
-            asked = self.knowledge.in_language(written_in).topic(previous.id).question
+            # The message as the patient meant it, after the question in its language.
+            asked = self.knowledge.in_language(language).topic(previous.id).question
             contextual = f"{asked} {text}"
-            after_question = self._score([contextual], self._embed([contextual]))[0].weighing(
+            after_question = self._score([contextual], self._embed([contextual]), language)[0].weighing(
                 previous.intent, self.thresholds.context_weight, (OUT_OF_SCOPE_INTENT,)
             )
             if after_question.confidence >= self.thresholds.answer:
                 return after_question
         return weighed
 
-    def read(self, text: str, previous_topic: str | None = None, language: str | None = None) -> Reading:
+    def read(
+        self,
+        text: str,
+        previous_topic: str | None = None,
+        language: str | None = None,
+        hint: str | None = None,
+    ) -> Reading:
         """What ``text`` asks, after ``previous_topic`` (the topic just answered) in a
-        conversation in ``language`` (its follow-ups are read after that topic's question in
-        that language)."""
+        conversation in ``language``: the message is read in the language it is written in
+        (the conversation's, or the client's ``hint`` at its start, when the message alone
+        cannot tell; bot/language.py), by that language's classifier, and a follow-up after
+        that topic's question in that language."""
+        written = detect(text, language, hint, served=self.knowledge.languages).language
         vector = self._embed([text])
-        whole = self._score([text], vector)[0]
+        whole = self._score([text], vector, written)[0]
         follow_up = self._says_when(text, whole, previous_topic) or self._follow_up(
-            text, whole, previous_topic, language=language
+            text, whole, previous_topic, written
         )
         chosen = follow_up or whole
         # Read in context: the context changed the reading, or made a doubtful one sure.
         in_context = follow_up is not None and (
             follow_up.intent != whole.intent or whole.confidence < self.thresholds.answer
         )
-        topics, parts = self._parts_topics(text, whole) if follow_up is None else ([], 1)
+        topics, parts = self._parts_topics(text, whole, written) if follow_up is None else ([], 1)
         if len(topics) >= 2 or (topics and parts >= 2 and self._unanswered(chosen)):
             # Several questions; or several parts of which one reads clearly while the whole
             # message does not ("is it OK while pregnant and does it hurt" is no out of scope).
@@ -325,7 +352,9 @@ class Reader:
             in_context,
         )
 
-    def _continues(self, previous_part: str, part: str, scored: _Scored, before: str) -> bool:
+    def _continues(
+        self, previous_part: str, part: str, scored: _Scored, before: str, language: str | None
+    ) -> bool:
         """Whether a short part without a clear reading of its own ("¿cuántos días?"), read
         after the part before it, asks more about that part's topic: a detail of the same
         question, not a new one. A longer part is a question of its own ("how long does it
@@ -337,7 +366,7 @@ class Reader:
         ):
             return False
         joined = f"{previous_part} {part}"
-        reading = self._score([joined], self._embed([joined]))[0]
+        reading = self._score([joined], self._embed([joined]), language)[0]
         return self._topic(reading.intent) == before and reading.confidence >= self.thresholds.own_reading
 
     def _unanswered(self, scored: _Scored) -> bool:
@@ -364,7 +393,7 @@ class Reader:
             return topics
         return []  # about another topic, or clearly from outside mesotherapy
 
-    def _parts_topics(self, text: str, whole: _Scored) -> tuple[list[str], int]:
+    def _parts_topics(self, text: str, whole: _Scored, language: str | None) -> tuple[list[str], int]:
         """The topics of a message's questions, in order, and how many parts it has: each
         part read alone (after the part before it, when it points back), and a part that
         names several aftercare activities answered for each of their topics."""
@@ -374,11 +403,13 @@ class Reader:
         topics: list[str] = []
         before: str | None = None
         previous_part = ""
-        for part, scored in zip(parts, self._score(parts, self._embed(parts)), strict=True):
-            follow_up = self._follow_up(part, scored, before, within_message=True) if before else None
+        for part, scored in zip(parts, self._score(parts, self._embed(parts), language), strict=True):
+            follow_up = (
+                self._follow_up(part, scored, before, language, within_message=True) if before else None
+            )
             reading = follow_up or scored
             topic = self._topic(reading.intent)
-            if before and topic != before and self._continues(previous_part, part, scored, before):
+            if before and topic != before and self._continues(previous_part, part, scored, before, language):
                 continue  # "do I stop aspirin before? how many days?": still the first question
             previous_part = part
             activities = self._activity_topics(part, reading)
@@ -417,13 +448,23 @@ def train_reader(
     examples: Sequence[tuple[str, str]],
     config: ClassifierConfig,
     thresholds: ReadingThresholds,
+    by_language: Mapping[str, tuple[str, ClassifierConfig]] | None = None,
 ) -> Reader:
     """A reader trained on ``examples`` (text, intent): each text embedded once, the
     classifier fitted on the vectors, the index of the knowledge base's questions built
-    from the same vectors."""
+    from the same vectors. ``by_language`` names, for a language read by a classifier of its
+    own, the embedding's model it reads and its settings; it is fitted on the same examples
+    (every language's), on that model's part of the same vectors."""
     pairs = examples_with_questions(knowledge, examples)
     texts = [text for text, _ in pairs]
+    intents = [intent for _, intent in pairs]
     vectors = encoder.encode(texts)
-    classifier = IntentClassifier(config).fit(texts, vectors, [intent for _, intent in pairs])
+    classifier = IntentClassifier(config).fit(texts, vectors, intents)
+    own = {
+        language: LanguageClassifier(
+            model, IntentClassifier(settings).fit(texts, model_vectors(encoder, vectors, model), intents)
+        )
+        for language, (model, settings) in (by_language or {}).items()
+    }
     index = build_index(knowledge, encoder, known=dict(zip(texts, vectors, strict=True)))
-    return Reader(encoder, classifier, index, knowledge, thresholds)
+    return Reader(encoder, classifier, index, knowledge, thresholds, by_language=own)

@@ -1,12 +1,13 @@
 """The intent classifier of the NLU pipeline: ``bot/reading.py``'s reader inside Rasa.
 
-Trained in seconds: every training example is embedded once (the 8-bit MiniLM of
+Trained in seconds: every training example is embedded once (the 8-bit networks of
 ``bot/embedding.py``) and a logistic regression is fitted on the vectors and character
-n-grams (``bot/classifier.py``). The same vectors, with each topic's canonical question,
-form the index of nearest questions (``bot/retrieval.py``) that is saved in the model, so
-the Rasa server finds the fallback's candidates from the vector it already computed (for a
-message it could not place, or read as out of scope) and the action server never embeds
-anything.
+n-grams (``bot/classifier.py``); a language named in ``language_classifiers`` gets a second
+one, fitted on one network's part of the same vectors, which reads that language's messages.
+The same vectors, with each topic's canonical question, form the index of nearest questions
+(``bot/retrieval.py``) that is saved in the model, so the Rasa server finds the fallback's
+candidates from the vector it already computed (for a message it could not place, or read as
+out of scope) and the action server never embeds anything.
 
 For each message it sets Rasa's ``intent`` and ``intent_ranking``, and ``reading``: the
 topics to answer (several for a message that asks several questions), the nearest
@@ -26,6 +27,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
@@ -38,10 +40,10 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 import bot.classifier as classifier_module
 from bot.classifier import ClassifierConfig, IntentClassifier
-from bot.conversation import CONVERSATION_LANGUAGE_KEY, PREVIOUS_TOPIC_KEY
+from bot.conversation import CONVERSATION_LANGUAGE_KEY, PREVIOUS_TOPIC_KEY, language_hint
 from bot.embedding import model_names, resolve_model_path, setting_identity, shared_encoder
 from bot.knowledge import default_knowledge_base
-from bot.reading import Reader, Reading, ReadingThresholds, train_reader
+from bot.reading import LanguageClassifier, Reader, Reading, ReadingThresholds, train_reader
 from bot.retrieval import data_hash, load_index, save_index
 from bot.treatment_time import warm_up
 
@@ -78,12 +80,35 @@ class TopicReader(GraphComponent):
             "answer_threshold": thresholds.answer,
             "part_threshold": thresholds.part,
             "context_weight": thresholds.context_weight,
+            # A language read by a classifier of its own: {language: {model: one of the
+            # embedding's models, c: its strength}}, e.g. {es: {model: multilingual-e5-small, c: 100}}.
+            "language_classifiers": {},
         }
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        for name in model_names({**cls.get_default_config(), **config}["model"]):
+        merged = {**cls.get_default_config(), **config}
+        names = model_names(merged["model"])
+        for name in names:
             resolve_model_path(name)
+        own = merged["language_classifiers"]
+        if not isinstance(own, dict):
+            raise InvalidConfigException(
+                f"{cls.__name__}: language_classifiers must map languages, not {own!r}"
+            )
+        for language, settings in own.items():
+            if not isinstance(settings, dict) or settings.get("model") not in names:
+                raise InvalidConfigException(
+                    f"{cls.__name__}: the classifier for {language!r} must name one of the embedding's "
+                    f"models ({', '.join(names)}) as its model, not {settings!r}"
+                )
+            for key in ("c", "vector_weight"):
+                value = settings.get(key, merged[key])
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    raise InvalidConfigException(
+                        f"{cls.__name__}: the classifier for {language!r} needs a number {key} > 0, "
+                        f"not {value!r}"
+                    )
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
@@ -130,6 +155,19 @@ class TopicReader(GraphComponent):
             vector_weight=float(self.config["vector_weight"]),
         )
 
+    def _language_configs(self) -> dict[str, tuple[str, ClassifierConfig]]:
+        """Each language read by a classifier of its own: the model it reads, its settings."""
+        return {
+            language: (
+                str(settings["model"]),
+                ClassifierConfig(
+                    c=float(settings.get("c", self.config["c"])),
+                    vector_weight=float(settings.get("vector_weight", self.config["vector_weight"])),
+                ),
+            )
+            for language, settings in self.config["language_classifiers"].items()
+        }
+
     def train(self, training_data: TrainingData) -> Resource:
         knowledge = default_knowledge_base()
         examples = [
@@ -138,10 +176,17 @@ class TopicReader(GraphComponent):
             if m.get(TEXT) and m.get(INTENT)
         ]
         self.reader = train_reader(
-            knowledge, self.encoder, examples, self._classifier_config(), self._thresholds()
+            knowledge,
+            self.encoder,
+            examples,
+            self._classifier_config(),
+            self._thresholds(),
+            self._language_configs(),
         )
         with self._model_storage.write_to(self._resource) as directory:
             self.reader.classifier.save(directory / CLASSIFIER_DIR)
+            for language, own in self.reader.by_language.items():
+                own.classifier.save(directory / f"{CLASSIFIER_DIR}_{language}")
             save_index(self.reader.index, directory / INDEX_DIR)
         logger.info(
             "Trained the topic reader on %d examples; %d questions in its index.",
@@ -163,8 +208,16 @@ class TopicReader(GraphComponent):
         knowledge = default_knowledge_base()
         with model_storage.read_from(resource) as directory:
             classifier = IntentClassifier.load(directory / CLASSIFIER_DIR)
+            by_language = {
+                language: LanguageClassifier(
+                    model, IntentClassifier.load(directory / f"{CLASSIFIER_DIR}_{language}")
+                )
+                for language, (model, _) in component._language_configs().items()
+            }
             index = load_index(directory / INDEX_DIR, knowledge, component.config["model"])
-        component.reader = Reader(component.encoder, classifier, index, knowledge, component._thresholds())
+        component.reader = Reader(
+            component.encoder, classifier, index, knowledge, component._thresholds(), by_language=by_language
+        )
         warm_up()  # a time said after an aftercare answer is read with the date parser
         return component
 
@@ -185,6 +238,7 @@ class TopicReader(GraphComponent):
                 text,
                 previous if isinstance(previous, str) else None,
                 language if isinstance(language, str) else None,
+                language_hint(metadata),
             )
             intent = {INTENT_NAME_KEY: reading.intent, PREDICTED_CONFIDENCE_KEY: reading.confidence}
             ranking = [

@@ -13,13 +13,14 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import bot.embedding as embedding
-from bot.embedding import SentenceEncoder, resolve_model_path
+from bot.embedding import CombinedEncoder, EmbeddingError, SentenceEncoder, model_vectors, resolve_model_path
 from bot.settings import PROJECT_DIR
 
 MODEL = "all-MiniLM-L6-v2"
@@ -245,3 +246,28 @@ def test_exports_of_two_directories_with_the_same_name_do_not_collide(tmp_path: 
     one, two = tmp_path / "a" / "model", tmp_path / "b" / "model"
     assert embedding.export_path(str(one)) != embedding.export_path(str(two))
     assert embedding.export_path(MODEL).name == f"{MODEL}.onnx"
+
+
+class _Part:
+    """A model that gives the same unit vector for every text."""
+
+    def __init__(self, name: str, vector: list[float]) -> None:
+        self.name, self.dimension, self.precision = name, len(vector), "float"
+        self.vector = np.asarray(vector, dtype=np.float32) / np.linalg.norm(vector)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.tile(self.vector, (len(texts), 1))
+
+
+def test_one_models_vectors_are_cut_from_the_combined_ones() -> None:
+    first, second = _Part("first", [3.0, 4.0]), _Part("second", [1.0, 2.0, 2.0])
+    combined = CombinedEncoder("first+second", [first, second])  # type: ignore[list-item]
+    vectors = combined.encode(["a", "b"])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.allclose(model_vectors(combined, vectors, "second"), second.encode(["a", "b"]))
+    assert np.allclose(model_vectors(combined, vectors, "first"), first.encode(["a", "b"]))
+    assert model_vectors(first, vectors, "first") is vectors  # a single model: all of it
+    with pytest.raises(EmbeddingError):
+        model_vectors(combined, vectors, "third")
+    with pytest.raises(EmbeddingError):
+        model_vectors(first, vectors, "second")

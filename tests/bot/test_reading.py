@@ -17,6 +17,7 @@ from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.reading import (
     FALLBACK_INTENT,
     OUT_OF_SCOPE_INTENT,
+    LanguageClassifier,
     Reader,
     ReadingThresholds,
     leans_on_context,
@@ -45,7 +46,19 @@ def reader() -> Reader:
         part=float(settings["part_threshold"]),
         context_weight=float(settings["context_weight"]),
     )
-    return train_reader(knowledge, load_encoder(str(settings["model"])), examples, config, thresholds)
+    by_language = {
+        language: (
+            str(own["model"]),
+            ClassifierConfig(
+                c=float(own.get("c", config.c)),
+                vector_weight=float(own.get("vector_weight", config.vector_weight)),
+            ),
+        )
+        for language, own in settings.get("language_classifiers", {}).items()
+    }
+    return train_reader(
+        knowledge, load_encoder(str(settings["model"])), examples, config, thresholds, by_language
+    )
 
 
 @pytest.mark.parametrize(
@@ -107,6 +120,44 @@ def test_a_plain_question_is_embedded_once(reader: Reader) -> None:
     assert embedded == [["how much does mesotherapy cost?"]]
     # Answered: no nearest questions are searched, as no reply offers them.
     assert reading.topics == ("cost",) and reading.candidates == ()
+
+
+class _Recording:
+    """A classifier that records the width of the vectors it reads, then reads as ``inner``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.widths: list[int] = []
+
+    @property
+    def intents(self) -> tuple[str, ...]:
+        return self.inner.intents  # type: ignore[no-any-return]
+
+    def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        self.widths.append(vectors.shape[1])
+        return self.inner.probabilities(texts, vectors)  # type: ignore[no-any-return]
+
+
+def test_a_spanish_message_is_read_by_the_spanish_classifier_on_its_model_alone(reader: Reader) -> None:
+    assert set(reader.by_language) == {"es"}  # config.yml's language_classifiers
+    spanish = reader.by_language["es"]
+    mixed, alone = _Recording(reader.classifier), _Recording(spanish.classifier)
+    recording = Reader(
+        reader.encoder,
+        mixed,  # type: ignore[arg-type]
+        reader.index,
+        reader.knowledge,
+        reader.thresholds,
+        by_language={"es": LanguageClassifier(spanish.model, alone)},  # type: ignore[arg-type]
+    )
+    assert recording.read("¿cuánto cuesta una sesión?").topics == ("cost",)
+    width = reader.encoder.encode(["x"]).shape[1]
+    assert alone.widths == [width // 2] and mixed.widths == []  # e5's half of the pair's vector
+    assert recording.read("how much does a session cost?").topics == ("cost",)
+    assert mixed.widths == [width] and alone.widths == [width // 2]
+    # A message that cannot tell is read in the conversation's language.
+    recording.read("ok", language="es")
+    assert len(alone.widths) == 2 and len(mixed.widths) == 1
 
 
 def test_an_out_of_scope_reading_keeps_its_nearest_topics_for_the_clinics_report(reader: Reader) -> None:

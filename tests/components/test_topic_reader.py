@@ -12,6 +12,7 @@ import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
+from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
@@ -20,7 +21,14 @@ from bot.conversation import PREVIOUS_TOPIC_KEY
 from bot.settings import PROJECT_DIR
 from components.topic_reader import READING_KEY, TopicReader
 
-CONFIG = {"c": 10, "vector_weight": 2, "answer_threshold": 0.5, "part_threshold": 0.4, "context_weight": 4}
+CONFIG = {
+    "c": 10,
+    "vector_weight": 2,
+    "answer_threshold": 0.5,
+    "part_threshold": 0.4,
+    "context_weight": 4,
+    "language_classifiers": {"es": {"model": "multilingual-e5-small", "c": 60, "vector_weight": 1}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -104,4 +112,33 @@ def test_a_model_saved_as_files_has_no_pickle(
     model_storage, resource = storage
     with model_storage.read_from(resource) as directory:
         files = sorted(p.name for p in Path(directory).rglob("*") if p.is_file())
-    assert files == ["classifier.json", "classifier.npz", "index.json", "vectors.npy"]
+    assert files == sorted(["classifier.json", "classifier.npz"] * 2 + ["index.json", "vectors.npy"])
+
+
+def test_spanish_is_read_by_its_own_classifier_saved_and_loaded(
+    storage: tuple[LocalModelStorage, Resource], loaded: TopicReader
+) -> None:
+    model_storage, resource = storage
+    with model_storage.read_from(resource) as directory:
+        assert (Path(directory) / "classifier_es" / "classifier.npz").is_file()
+    assert loaded.reader is not None
+    spanish = loaded.reader.by_language["es"]
+    assert spanish.model == "multilingual-e5-small" and spanish.classifier.config.c == 60
+    assert _parsed(loaded, "¿cuánto cuesta una sesión?").get(READING_KEY)["topics"] == ["cost"]
+
+
+@pytest.mark.parametrize(
+    "classifiers",
+    [
+        {"es": {"model": "all-MiniLM-L12-v2", "c": 100}},  # not one of the embedding's models
+        {"es": {"c": 100}},
+        {"es": {"model": "multilingual-e5-small", "c": 0}},
+        {"es": {"model": "multilingual-e5-small", "c": "a lot"}},
+        {"es": {"model": "multilingual-e5-small", "vector_weight": -1}},
+        ["es"],
+    ],
+)
+def test_a_language_classifier_must_name_one_of_the_embeddings_models(classifiers: object) -> None:
+    with pytest.raises(InvalidConfigException):
+        TopicReader.validate_config({**CONFIG, "language_classifiers": classifiers})
+    TopicReader.validate_config(CONFIG)
