@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.aftercare import AftercareRules, default_aftercare
-from bot.classifier import ClassifierConfig, IntentClassifier
+from bot.classifier import ClassifierConfig, IntentClassifier, fit_together
 from bot.embedding import model_vectors
 from bot.knowledge import FAQ_INTENT_PREFIX, KnowledgeBase
 from bot.language import detect
@@ -459,12 +459,19 @@ def train_reader(
     texts = [text for text, _ in pairs]
     intents = [intent for _, intent in pairs]
     vectors = encoder.encode(texts)
-    classifier = IntentClassifier(config).fit(texts, vectors, intents)
+    languages = list((by_language or {}).items())
+    classifier, *fitted = fit_together(
+        [
+            (config, texts, vectors, intents),
+            *(
+                (settings, texts, model_vectors(encoder, vectors, model), intents)
+                for _, (model, settings) in languages
+            ),
+        ]
+    )
     own = {
-        language: LanguageClassifier(
-            model, IntentClassifier(settings).fit(texts, model_vectors(encoder, vectors, model), intents)
-        )
-        for language, (model, settings) in (by_language or {}).items()
+        language: LanguageClassifier(model, language_classifier)
+        for (language, (model, _)), language_classifier in zip(languages, fitted, strict=True)
     }
     index = build_index(knowledge, encoder, known=dict(zip(texts, vectors, strict=True)))
     return Reader(encoder, classifier, index, knowledge, thresholds, by_language=own)

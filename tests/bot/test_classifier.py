@@ -15,6 +15,7 @@ from bot.classifier import (
     ClassifierError,
     IntentClassifier,
     _lbfgs,
+    fit_together,
 )
 
 TEXTS = [
@@ -151,3 +152,22 @@ def test_its_lbfgs_finds_a_known_minimum() -> None:
 
     found = _lbfgs(loss_and_gradient, np.zeros(5), 500, 1e-8)
     assert np.allclose(found, target, atol=1e-6)
+
+
+def test_classifiers_fitted_together_have_the_weights_of_each_fitted_alone() -> None:
+    rng = np.random.default_rng(7)
+    texts = [f"{text} {word}" for text in TEXTS for word in ("please", "today", "now", "again")]
+    intents = [intent for intent in INTENTS for _ in range(4)]
+    vectors = rng.normal(size=(len(texts), 16)).astype(np.float32)
+    configs = [
+        ClassifierConfig(c=30, vector_weight=2),
+        ClassifierConfig(c=60, vector_weight=1, ngram_min_df=1),
+    ]
+    jobs = [(configs[0], texts, vectors, intents), (configs[1], texts, vectors[:, :8], intents)]
+    together = fit_together(jobs)
+    alone = [IntentClassifier(config).fit(t, v, i) for config, t, v, i in jobs]
+    for fitted, single, (_, t, v, _) in zip(together, alone, jobs, strict=True):
+        assert fitted.config == single.config and fitted.intents == single.intents
+        assert np.array_equal(fitted._coef, single._coef)
+        assert np.array_equal(fitted._intercept, single._intercept)
+        assert np.array_equal(fitted.probabilities(t, v), single.probabilities(t, v))
