@@ -95,7 +95,15 @@ class ConversationTable(MutableMapping[str, str]):
         if url.get_backend_name() == "sqlite":
             # Connections kept open (SQLAlchemy 1.4 would open and close one per use, and
             # SQLite removes its write-ahead log whenever the last one closes), each set up once.
-            self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=4)
+            # A pooled connection serves one checkout at a time but any thread: the server's
+            # event loop and the operator page's worker threads (sqlite3 would refuse a
+            # connection opened in another thread).
+            self.engine = sa.create_engine(
+                url,
+                poolclass=sa.pool.QueuePool,
+                pool_size=4,
+                connect_args={"check_same_thread": False},
+            )
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)

@@ -6,6 +6,7 @@ import asyncio
 import multiprocessing
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,22 @@ def test_each_conversation_is_one_row_updated_in_place(tmp_path: Path) -> None:
         table["patient-1"]
     with pytest.raises(KeyError):
         del table["patient-1"]
+
+
+def test_the_embedded_database_is_read_from_any_thread(tmp_path: Path) -> None:
+    # The operator page reads it in a worker thread (asyncio.to_thread), another one each
+    # time; the server's event loop writes it: a pooled connection serves them all in turn.
+    table = ConversationTable(sa.engine.make_url(f"sqlite:///{tmp_path / 'c.db'}"))
+    table["patient-1"] = '{"events": []}'  # a connection opened in this thread, back in the pool
+
+    def read() -> list[str]:
+        with table.engine.connect() as connection:
+            return [row[0] for row in connection.execute(sa.select(table.table.c.sender_id))]
+
+    with ThreadPoolExecutor(max_workers=1) as first, ThreadPoolExecutor(max_workers=1) as second:
+        assert first.submit(read).result() == ["patient-1"]
+        assert second.submit(read).result() == ["patient-1"]
+    assert table["patient-1"] == '{"events": []}'
 
 
 def _create_table(path: str, start: Any) -> None:
