@@ -85,8 +85,8 @@ tune: venv ## retrieval alone on tests/dev_questions.yml: precision@1, MRR, thre
 	$(PY) -m tooling tune $(if $(MODELS),--models $(MODELS))
 
 .PHONY: tune-reader
-tune-reader: venv ## the topic reader's settings (C, thresholds, context) scored on the dev sets
-	$(PY) -m tooling tune-reader
+tune-reader: venv ## the topic reader's settings (C, thresholds, context) on the dev sets (READER_LANGUAGE=es: Spanish)
+	$(PY) -m tooling tune-reader $(if $(READER_LANGUAGE),--language $(READER_LANGUAGE))
 
 SINCE ?= 30d
 .PHONY: report

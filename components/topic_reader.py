@@ -37,6 +37,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from rasa.shared.utils.io import read_yaml_file
 
 import bot.classifier as classifier_module
 from bot.classifier import ClassifierConfig, IntentClassifier
@@ -45,6 +46,7 @@ from bot.embedding import model_names, resolve_model_path, setting_identity, sha
 from bot.knowledge import default_knowledge_base
 from bot.reading import LanguageClassifier, Reader, Reading, ReadingThresholds, train_reader
 from bot.retrieval import data_hash, load_index, save_index
+from bot.settings import PROJECT_DIR
 from bot.treatment_time import warm_up
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,43 @@ def reading_data(reading: Reading) -> dict[str, Any]:
         "in_context": reading.in_context,
         "parts": reading.parts,
     }
+
+
+def reading_thresholds(config: dict[str, Any]) -> ReadingThresholds:
+    """The reader's thresholds in a component configuration (defaults filled in)."""
+    return ReadingThresholds(
+        answer=float(config["answer_threshold"]),
+        part=float(config["part_threshold"]),
+        context_weight=float(config["context_weight"]),
+    )
+
+
+def classifier_config(config: dict[str, Any]) -> ClassifierConfig:
+    """The classifier's settings in a component configuration (defaults filled in)."""
+    return ClassifierConfig(c=float(config["c"]), vector_weight=float(config["vector_weight"]))
+
+
+def language_configs(config: dict[str, Any]) -> dict[str, tuple[str, ClassifierConfig]]:
+    """Each language read by a classifier of its own: the model it reads, its settings
+    (what it leaves out, the reader's)."""
+    return {
+        language: (
+            str(settings["model"]),
+            ClassifierConfig(
+                c=float(settings.get("c", config["c"])),
+                vector_weight=float(settings.get("vector_weight", config["vector_weight"])),
+            ),
+        )
+        for language, settings in config["language_classifiers"].items()
+    }
+
+
+def project_config(path: Path = PROJECT_DIR / "config.yml") -> dict[str, Any]:
+    """The topic reader's configuration in the project's ``config.yml``, defaults filled in
+    (for the tooling and tests that train a reader as ``make train`` does)."""
+    pipeline = read_yaml_file(path).get("pipeline") or []
+    [entry] = [c for c in pipeline if str(c.get("name", "")).endswith(TopicReader.__name__)]
+    return {**TopicReader.get_default_config(), **{k: v for k, v in entry.items() if k != "name"}}
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -143,30 +182,13 @@ class TopicReader(GraphComponent):
         self.reader = reader
 
     def _thresholds(self) -> ReadingThresholds:
-        return ReadingThresholds(
-            answer=float(self.config["answer_threshold"]),
-            part=float(self.config["part_threshold"]),
-            context_weight=float(self.config["context_weight"]),
-        )
+        return reading_thresholds(self.config)
 
     def _classifier_config(self) -> ClassifierConfig:
-        return ClassifierConfig(
-            c=float(self.config["c"]),
-            vector_weight=float(self.config["vector_weight"]),
-        )
+        return classifier_config(self.config)
 
     def _language_configs(self) -> dict[str, tuple[str, ClassifierConfig]]:
-        """Each language read by a classifier of its own: the model it reads, its settings."""
-        return {
-            language: (
-                str(settings["model"]),
-                ClassifierConfig(
-                    c=float(settings.get("c", self.config["c"])),
-                    vector_weight=float(settings.get("vector_weight", self.config["vector_weight"])),
-                ),
-            )
-            for language, settings in self.config["language_classifiers"].items()
-        }
+        return language_configs(self.config)
 
     def train(self, training_data: TrainingData) -> Resource:
         knowledge = default_knowledge_base()

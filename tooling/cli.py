@@ -173,6 +173,7 @@ def tune(args: argparse.Namespace) -> int:
 
 def tune_reader(args: argparse.Namespace) -> int:
     """The topic reader's settings scored on the dev sets, best first."""
+    from components.topic_reader import project_config
     from tooling.reader_tuning import trials_json, trials_markdown, tune
 
     knowledge = default_knowledge_base()
@@ -185,10 +186,16 @@ def tune_reader(args: argparse.Namespace) -> int:
         "context_weight": args.context_weight,
         "retrieval_answer": args.retrieval_answer,
     }
+    reader_config = project_config()
     trials = tune(
-        knowledge, default_safety_rules(), configured_thresholds(settings), settings.retrieval_model, grid
+        knowledge, default_safety_rules(), configured_thresholds(settings), reader_config, grid, args.language
     )
-    print("The topic reader on the dev sets (tests/*dev*.yml), best first:\n")
+    varied = (
+        f"the {args.language} classifier's C and vector weight varied"
+        if args.language in reader_config["language_classifiers"]
+        else "the reader's C and vector weight varied"
+    )
+    print(f"The topic reader on the {args.language} dev sets, {varied}, best first:\n")
     print(trials_markdown(trials))
     _write(args.json, json.dumps(trials_json(trials), indent=2))
     return 0
@@ -556,6 +563,12 @@ def main(argv: list[str] | None = None) -> int:
         ("--retrieval-answer", [0.6, 0.7]),
     ):
         reader.add_argument(name, nargs="+", type=float, default=default)
+    reader.add_argument(
+        "--language",
+        choices=["en", "es"],
+        default="en",
+        help="the dev sets to score (and the classifier to vary)",
+    )
     reader.add_argument("--json", default=str(PROJECT_DIR / "results" / "reader_tuning.json"))
     reader.set_defaults(run=tune_reader)
     assess = commands.add_parser(

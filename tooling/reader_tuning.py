@@ -4,7 +4,7 @@ The reader is trained as ``make train`` trains it (``bot/reading.py``) and judge
 bot answers: the red-flag screen first, a classifier's own ``emergency`` below the screen's
 confidence read as unsure, an unsure message handed to retrieval's answer / did-you-mean /
 no-match (``bot/retrieval.py``), a conversation's previous topic the last one answered.
-Only the dev sets are read; the held-out sets are for ``make eval``.
+Only the dev sets are read, English or Spanish; the held-out sets are for ``make eval``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import itertools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from bot.answers import TOPIC_EMERGENCY, TOPIC_HANDOFF, TOPIC_OUT_OF_SCOPE
@@ -23,6 +24,7 @@ from bot.reading import FALLBACK_INTENT, Reader, ReadingThresholds, train_reader
 from bot.retrieval import Thresholds, decide
 from bot.safety import EMERGENCY_INTENT, SafetyRules
 from bot.settings import PROJECT_DIR
+from components.topic_reader import classifier_config, language_configs
 from tooling.evaluation import (
     EMERGENCY,
     OUT_OF_SCOPE,
@@ -41,6 +43,14 @@ DEV = {
     "conversations": PROJECT_DIR / "tests" / "conversations_dev.yml",
     "several": PROJECT_DIR / "tests" / "multi_questions_dev.yml",
 }
+# The Spanish dev sets (the conversations and several-question messages are one file each,
+# scored with both Spanish sets by `make eval`).
+DEV_ES = {
+    "questions": PROJECT_DIR / "tests" / "dev_questions_es.yml",
+    "conversations": PROJECT_DIR / "tests" / "conversations_es.yml",
+    "several": PROJECT_DIR / "tests" / "multi_questions_es.yml",
+}
+DEV_SETS = {"en": DEV, "es": DEV_ES}
 NON_TOPIC_REPLIES = {"out_of_scope": TOPIC_OUT_OF_SCOPE, "handoff": TOPIC_HANDOFF}
 
 
@@ -53,11 +63,17 @@ class Reply:
 
 
 def answer(
-    reader: Reader, rules: SafetyRules, retrieval: Thresholds, text: str, previous: str | None
+    reader: Reader,
+    rules: SafetyRules,
+    retrieval: Thresholds,
+    text: str,
+    previous: str | None,
+    language: str | None = None,
 ) -> Reply:
+    """The reply to ``text`` after ``previous`` (a topic) in a conversation in ``language``."""
     if rules.screen(text).urgent:
         return Reply((TOPIC_EMERGENCY,), "safety")
-    reading = reader.read(text, previous)
+    reading = reader.read(text, previous, language)
     unsure = reading.intent == FALLBACK_INTENT or (
         reading.intent == EMERGENCY_INTENT and reading.confidence < rules.classifier_confidence
     )
@@ -95,12 +111,13 @@ def score(
     questions: Iterable[Question],
     conversations: Iterable[Conversation],
     several: Iterable[SeveralQuestions],
+    language: str | None = None,
 ) -> Scores:
     right, wrong, rejected = [], [], []
     for question in questions:
         if question.kind == EMERGENCY:
             continue  # the red-flag screen's own test sets judge those (make safety)
-        reply = answer(reader, rules, retrieval, question.text, None)
+        reply = answer(reader, rules, retrieval, question.text, None, language)
         if question.kind == OUT_OF_SCOPE:
             rejected.append(
                 reply.topics == (TOPIC_OUT_OF_SCOPE,) or (reply.route == "fallback" and not reply.topics)
@@ -118,12 +135,12 @@ def score(
     for conversation in conversations:
         previous: str | None = None
         for turn in conversation.turns:
-            reply = answer(reader, rules, retrieval, turn.text, previous)
+            reply = answer(reader, rules, retrieval, turn.text, previous, language)
             turns.append(turn_is_right(turn, reply.topics, reply.route))
             remembered = [t for t in reply.topics if t in reader.knowledge.topics]
             previous = remembered[-1] if remembered else None  # the topic the actions keep
     answered = [
-        answers_every_question(message, answer(reader, rules, retrieval, message.text, None).topics)
+        answers_every_question(message, answer(reader, rules, retrieval, message.text, None, language).topics)
         for message in several
     ]
     return Scores(_share(right), _share(wrong), _share(rejected), _share(turns), _share(answered))
@@ -143,21 +160,33 @@ def tune(
     knowledge: KnowledgeBase,
     rules: SafetyRules,
     retrieval: Thresholds,
-    model: str,
+    reader_config: dict[str, Any],
     grid: dict[str, Sequence[float]],
+    language: str = "en",
+    dev_sets: dict[str, dict[str, Path]] = DEV_SETS,
 ) -> list[Trial]:
-    """Every combination of the grid's settings, scored on the dev sets."""
-    questions = load_questions(DEV["questions"], knowledge.topics)
-    conversations = load_conversations(DEV["conversations"], knowledge.topics)
-    several = load_several_questions(DEV["several"], knowledge.topics)
-    encoder = load_encoder(model)
+    """Every combination of the grid's settings, scored on ``language``'s dev sets.
+
+    The reader is trained as the topic reader's configuration (``reader_config``, config.yml's)
+    says; the grid's C and vector weight replace the settings of the classifier that reads
+    ``language``: the reader's own, or the language's in ``language_classifiers``."""
+    files = dev_sets[language]
+    questions = load_questions(files["questions"], knowledge.topics)
+    conversations = load_conversations(files["conversations"], knowledge.topics)
+    several = load_several_questions(files["several"], knowledge.topics)
+    encoder = load_encoder(str(reader_config["model"]))
     examples = [(text, intent) for intent, texts in knowledge.intent_examples.items() for text in texts]
+    own = language_configs(reader_config)
     trials = []
     for c, weight in itertools.product(grid["c"], grid["vector_weight"]):
+        varied = ClassifierConfig(c=c, vector_weight=weight)
+        main, by_language = classifier_config(reader_config), dict(own)
+        if language in own:
+            by_language[language] = (own[language][0], varied)
+        else:
+            main = varied
         started = time.perf_counter()
-        reader = train_reader(
-            knowledge, encoder, examples, ClassifierConfig(c=c, vector_weight=weight), ReadingThresholds()
-        )
+        reader = train_reader(knowledge, encoder, examples, main, ReadingThresholds(), by_language)
         seconds = time.perf_counter() - started
         for answer_at, part, context, retrieval_answer in itertools.product(
             grid["answer"],
@@ -167,7 +196,7 @@ def tune(
         ):
             reader.thresholds = ReadingThresholds(answer=answer_at, part=part, context_weight=context)
             fallback = replace(retrieval, answer=retrieval_answer)
-            scores = score(reader, rules, fallback, questions, conversations, several)
+            scores = score(reader, rules, fallback, questions, conversations, several, language)
             trials.append(Trial(c, weight, reader.thresholds, retrieval_answer, scores, seconds))
     return trials
 

@@ -9,9 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
-from bot.classifier import ClassifierConfig
 from bot.embedding import load_encoder
 from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.reading import (
@@ -19,45 +17,26 @@ from bot.reading import (
     OUT_OF_SCOPE_INTENT,
     LanguageClassifier,
     Reader,
-    ReadingThresholds,
     leans_on_context,
     question_parts,
     train_reader,
 )
-from bot.settings import PROJECT_DIR
-
-
-def _configured() -> dict[str, Any]:
-    """The topic reader's settings in config.yml (one source of truth with the bot)."""
-    config = yaml.safe_load((PROJECT_DIR / "config.yml").read_text(encoding="utf-8"))
-    [reader] = [c for c in config["pipeline"] if c["name"].endswith("TopicReader")]
-    return dict(reader)
+from components.topic_reader import classifier_config, language_configs, project_config, reading_thresholds
 
 
 @pytest.fixture(scope="module")
 def reader() -> Reader:
     """Trained as the topic reader trains in `make train`, with config.yml's settings."""
     knowledge = default_knowledge_base()
-    settings = _configured()
+    settings = project_config()
     examples = [(text, intent) for intent, texts in knowledge.intent_examples.items() for text in texts]
-    config = ClassifierConfig(c=float(settings["c"]), vector_weight=float(settings["vector_weight"]))
-    thresholds = ReadingThresholds(
-        answer=float(settings["answer_threshold"]),
-        part=float(settings["part_threshold"]),
-        context_weight=float(settings["context_weight"]),
-    )
-    by_language = {
-        language: (
-            str(own["model"]),
-            ClassifierConfig(
-                c=float(own.get("c", config.c)),
-                vector_weight=float(own.get("vector_weight", config.vector_weight)),
-            ),
-        )
-        for language, own in settings.get("language_classifiers", {}).items()
-    }
     return train_reader(
-        knowledge, load_encoder(str(settings["model"])), examples, config, thresholds, by_language
+        knowledge,
+        load_encoder(str(settings["model"])),
+        examples,
+        classifier_config(settings),
+        reading_thresholds(settings),
+        language_configs(settings),
     )
 
 
