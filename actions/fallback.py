@@ -50,7 +50,7 @@ class ActionRetrieveAnswer(Action):
 
     def __init__(self) -> None:
         self.knowledge = default_knowledge_base()
-        self.thresholds = configured_thresholds(load_settings())
+        self.settings = load_settings()
 
     def name(self) -> str:
         return "action_retrieve_answer"
@@ -60,7 +60,7 @@ class ActionRetrieveAnswer(Action):
     ) -> list[dict[str, Any]]:
         knowledge = knowledge_for(tracker)
         candidates = [c for c in read_candidates(tracker) if c.topic in knowledge.topics]
-        match = decide(candidates, self.thresholds)
+        match = decide(candidates, configured_thresholds(self.settings, knowledge.language))
         if match.kind == "none":
             send_no_match(dispatcher, tracker, knowledge)
             return remember_topic(None)

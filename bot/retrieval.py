@@ -197,8 +197,12 @@ class Retriever:
         return decide(self.candidates(text), self.thresholds)
 
 
-def configured_thresholds(settings: Settings) -> Thresholds:
-    return Thresholds(settings.retrieval_answer, settings.retrieval_suggest, settings.retrieval_margin)
+def configured_thresholds(settings: Settings, language: str | None = None) -> Thresholds:
+    """The thresholds for a message in ``language``: its own answer and suggest thresholds
+    when it has them (Spanish), else the configured ones; the margin is the same."""
+    default = (settings.retrieval_answer, settings.retrieval_suggest)
+    answer, suggest = settings.retrieval_by_language.get(language or "", default)
+    return Thresholds(answer, suggest, settings.retrieval_margin)
 
 
 def build_retriever(knowledge: KnowledgeBase, settings: Settings) -> Retriever:

@@ -108,6 +108,15 @@ class Settings:
     retrieval_answer: float = field(default_factory=lambda: _env_float("RETRIEVAL_ANSWER", 0.70))
     retrieval_suggest: float = field(default_factory=lambda: _env_float("RETRIEVAL_SUGGEST", 0.65))
     retrieval_margin: float = field(default_factory=lambda: _env_float("RETRIEVAL_MARGIN", 0.04))
+    # A language's own answer and suggest thresholds, chosen on its dev sets
+    # (docs/languages.md): Spanish's are RETRIEVAL_ANSWER_ES and RETRIEVAL_SUGGEST_ES. The
+    # English MiniLM half of the vector finds unrelated Spanish texts closer than English ones
+    # ("jajajaja" came within 0.70 of a topic's question).
+    retrieval_by_language: dict[str, tuple[float, float]] = field(
+        default_factory=lambda: {
+            "es": (_env_float("RETRIEVAL_ANSWER_ES", 0.80), _env_float("RETRIEVAL_SUGGEST_ES", 0.80))
+        }
+    )
     # Bad input (bot/messages.py, channels/rest.py, docs/bad-input.md): the longest message
     # the bot reads, in characters (a longer one gets a reply that says the limit), and the
     # largest REST request body and `metadata` object it accepts, in bytes (larger: 413).

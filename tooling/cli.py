@@ -188,7 +188,12 @@ def tune_reader(args: argparse.Namespace) -> int:
     }
     reader_config = project_config()
     trials = tune(
-        knowledge, default_safety_rules(), configured_thresholds(settings), reader_config, grid, args.language
+        knowledge,
+        default_safety_rules(),
+        configured_thresholds(settings, args.language),
+        reader_config,
+        grid,
+        args.language,
     )
     varied = (
         f"the {args.language} classifier's C and vector weight varied"

@@ -148,3 +148,32 @@ def test_unknown_topics_in_a_reading_are_ignored(
     _run(action, dispatcher, make_tracker("nlu_fallback", "x", reading=reading))
     [message] = dispatcher.messages
     assert message["text"] == knowledge.replies.no_match
+
+
+@pytest.mark.parametrize(("language", "answered"), [("en", True), ("es", False)])
+def test_a_spanish_message_meets_spanish_thresholds(
+    language: str,
+    answered: bool,
+    action: ActionRetrieveAnswer,
+    knowledge: KnowledgeBase,
+    dispatcher: CollectingDispatcher,
+    make_tracker: MakeTracker,
+) -> None:
+    # Between English's answer threshold and Spanish's suggest threshold: an English message
+    # is answered, a Spanish one honestly gets no match (the MiniLM half of the vector finds
+    # unrelated Spanish texts closer).
+    spanish = configured_thresholds(load_settings(), "es")
+    assert THRESHOLDS.answer < spanish.suggest <= spanish.answer
+    score = (THRESHOLDS.answer + spanish.suggest) / 2
+    tracker = make_tracker(
+        "nlu_fallback", "jajajaja", reading=_reading(("washing_hair", score), ("cost", FAR))
+    )
+    tracker.latest_message["language"] = {"language": language, "detected": language, "sure": True}
+    _run(action, dispatcher, tracker)
+    [message] = dispatcher.messages
+    local = knowledge.in_language(language)
+    assert message["custom"]["data"]["topic"] == ("washing_hair" if answered else None)
+    if answered:
+        assert message["text"].endswith(local.caveat)
+    else:
+        assert message["text"] == local.replies.no_match

@@ -33,12 +33,14 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("CLINIC_FILE", str(tmp_path / "clinic.yml"))
     monkeypatch.setenv("MAX_MESSAGE_CHARS", "2_000")
     monkeypatch.setenv("RETRIEVAL_ANSWER", "0.65")
+    monkeypatch.setenv("RETRIEVAL_SUGGEST_ES", "0.85")
     monkeypatch.setenv("WIDGET_ORIGINS", " https://a.example , ,https://b.example")
     monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")  # noqa: S104 (the setting, not a bind)
     settings = Settings()
     assert settings.clinic_file == tmp_path / "clinic.yml"
     assert settings.max_message_chars == 2000
     assert settings.retrieval_answer == 0.65
+    assert settings.retrieval_by_language == {"es": (0.80, 0.85)}  # the default answer, the set suggest
     assert settings.widget_origins == ("https://a.example", "https://b.example")
     assert settings.bind_address == "0.0.0.0"  # noqa: S104
 
