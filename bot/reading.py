@@ -90,6 +90,9 @@ class ReadingThresholds:
     part: float = 0.5  # each part of a message with several questions
     context_weight: float = 4.0  # how much more a follow-up weighs the previous topic
     own_reading: float = 0.8  # a reading this confident is no follow-up, even with a pronoun
+    # The same for a language read by a classifier of its own, whose confidences run lower or
+    # higher (language, threshold) pairs; the others use ``own_reading``.
+    own_reading_by_language: tuple[tuple[str, float], ...] = ()
     short_words: int = 6  # a message this short may lean on the context
     short_part_words: int = 4  # a question this short, after another in one message, leans on it
     with_question: bool = True  # also read a follow-up after the previous topic's question
@@ -230,13 +233,19 @@ class Reader:
     aftercare: AftercareRules = field(default_factory=default_aftercare)
     by_language: Mapping[str, LanguageClassifier] = field(default_factory=dict)
 
-    def _says_when(self, text: str, scored: _Scored, previous_topic: str | None) -> _Scored | None:
+    def _clear_at(self, language: str | None) -> float:
+        """The probability at which a reading of a message in ``language`` counts as clear."""
+        return dict(self.thresholds.own_reading_by_language).get(language or "", self.thresholds.own_reading)
+
+    def _says_when(
+        self, text: str, scored: _Scored, previous_topic: str | None, language: str | None
+    ) -> _Scored | None:
         """The previous topic, for a message that tells when the treatment was after a
         question whose answer depends on it, unless the message clearly asks something else."""
         if previous_topic not in self.aftercare.topics or not mentions_time(text):
             return None
         own = self._topic(scored.intent)
-        if own is not None and own != previous_topic and scored.confidence >= self.thresholds.own_reading:
+        if own is not None and own != previous_topic and scored.confidence >= self._clear_at(language):
             return None  # "I had it yesterday, does it hurt this much?": its own question
         if any(a.topic != previous_topic for a in self.aftercare.activities if a.words.search(text)):
             return None  # "and running tomorrow?" after washing: another topic's activity
@@ -296,7 +305,7 @@ class Reader:
         weighed = scored.weighing(previous.intent, self.thresholds.context_weight, (OUT_OF_SCOPE_INTENT,))
         if within_message or not self.thresholds.with_question:
             return weighed
-        own_reading_is_clear = scored.confidence >= self.thresholds.own_reading
+        own_reading_is_clear = scored.confidence >= self._clear_at(language)
         if (pointing and not own_reading_is_clear) or weighed.confidence < self.thresholds.answer:
             # The message as the patient meant it, after the question in its language.
             asked = self.knowledge.in_language(language).topic(previous.id).question
@@ -323,7 +332,7 @@ class Reader:
         written = detect(text, language, hint, served=self.knowledge.languages).language
         vector = self._embed([text])
         whole = self._score([text], vector, written)[0]
-        follow_up = self._says_when(text, whole, previous_topic) or self._follow_up(
+        follow_up = self._says_when(text, whole, previous_topic, written) or self._follow_up(
             text, whole, previous_topic, written
         )
         chosen = follow_up or whole
@@ -361,19 +370,19 @@ class Reader:
         take?" after "does it hurt?")."""
         if (
             len(part.split()) > self.thresholds.short_part_words
-            or scored.confidence >= self.thresholds.own_reading
+            or scored.confidence >= self._clear_at(language)
             or POINTING_BACK_IN_MESSAGE.search(part)
         ):
             return False
         joined = f"{previous_part} {part}"
         reading = self._score([joined], self._embed([joined]), language)[0]
-        return self._topic(reading.intent) == before and reading.confidence >= self.thresholds.own_reading
+        return self._topic(reading.intent) == before and reading.confidence >= self._clear_at(language)
 
     def _unanswered(self, scored: _Scored) -> bool:
         """Whether a reading would leave the patient without a topic's answer."""
         return scored.confidence < self.thresholds.answer or scored.intent == OUT_OF_SCOPE_INTENT
 
-    def _activity_topics(self, text: str, scored: _Scored) -> list[str]:
+    def _activity_topics(self, text: str, scored: _Scored, language: str | None) -> list[str]:
         """The aftercare topics of the activities a question names, in the patient's order,
         when it names the activities of more than one ("when can I go for a run, have a
         coffee or wash my hair?") and does not clearly ask about something else."""
@@ -388,7 +397,7 @@ class Reader:
         if (
             self._topic(scored.intent) in self.aftercare.topics
             or scored.confidence < self.thresholds.answer
-            or (scored.intent == OUT_OF_SCOPE_INTENT and scored.confidence < self.thresholds.own_reading)
+            or (scored.intent == OUT_OF_SCOPE_INTENT and scored.confidence < self._clear_at(language))
         ):
             return topics
         return []  # about another topic, or clearly from outside mesotherapy
@@ -399,7 +408,7 @@ class Reader:
         names several aftercare activities answered for each of their topics."""
         parts = question_parts(text)
         if len(parts) < 2:
-            return self._activity_topics(text, whole)[:MAX_TOPICS], 1
+            return self._activity_topics(text, whole, language)[:MAX_TOPICS], 1
         topics: list[str] = []
         before: str | None = None
         previous_part = ""
@@ -412,7 +421,7 @@ class Reader:
             if before and topic != before and self._continues(previous_part, part, scored, before, language):
                 continue  # "do I stop aspirin before? how many days?": still the first question
             previous_part = part
-            activities = self._activity_topics(part, reading)
+            activities = self._activity_topics(part, reading, language)
             if activities:
                 topics.extend(t for t in activities if t not in topics)
                 before = activities[-1]

@@ -75,6 +75,11 @@ def reading_thresholds(config: dict[str, Any]) -> ReadingThresholds:
         answer=float(config["answer_threshold"]),
         part=float(config["part_threshold"]),
         context_weight=float(config["context_weight"]),
+        own_reading_by_language=tuple(
+            (language, float(settings["clear_reading"]))
+            for language, settings in config["language_classifiers"].items()
+            if "clear_reading" in settings
+        ),
     )
 
 
@@ -141,8 +146,8 @@ class TopicReader(GraphComponent):
                     f"{cls.__name__}: the classifier for {language!r} must name one of the embedding's "
                     f"models ({', '.join(names)}) as its model, not {settings!r}"
                 )
-            for key in ("c", "vector_weight"):
-                value = settings.get(key, merged[key])
+            for key in ("c", "vector_weight", "clear_reading"):
+                value = settings.get(key, merged.get(key, 0.8))
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     raise InvalidConfigException(
                         f"{cls.__name__}: the classifier for {language!r} needs a number {key} > 0, "

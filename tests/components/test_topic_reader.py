@@ -19,7 +19,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.conversation import PREVIOUS_TOPIC_KEY
 from bot.settings import PROJECT_DIR
-from components.topic_reader import READING_KEY, TopicReader
+from components.topic_reader import READING_KEY, TopicReader, reading_thresholds
 
 CONFIG = {
     "c": 10,
@@ -135,6 +135,7 @@ def test_spanish_is_read_by_its_own_classifier_saved_and_loaded(
         {"es": {"model": "multilingual-e5-small", "c": 0}},
         {"es": {"model": "multilingual-e5-small", "c": "a lot"}},
         {"es": {"model": "multilingual-e5-small", "vector_weight": -1}},
+        {"es": {"model": "multilingual-e5-small", "clear_reading": "high"}},
         ["es"],
     ],
 )
@@ -142,3 +143,10 @@ def test_a_language_classifier_must_name_one_of_the_embeddings_models(classifier
     with pytest.raises(InvalidConfigException):
         TopicReader.validate_config({**CONFIG, "language_classifiers": classifiers})
     TopicReader.validate_config(CONFIG)
+
+
+def test_a_language_classifiers_clear_reading_threshold_reaches_the_reader() -> None:
+    classifiers = {"es": {"model": "multilingual-e5-small", "clear_reading": 0.7}}
+    thresholds = reading_thresholds({**TopicReader.get_default_config(), "language_classifiers": classifiers})
+    assert thresholds.own_reading_by_language == (("es", 0.7),) and thresholds.own_reading == 0.8
+    assert reading_thresholds(TopicReader.get_default_config()).own_reading_by_language == ()
