@@ -125,7 +125,8 @@ class TopicReader(GraphComponent):
             "part_threshold": thresholds.part,
             "context_weight": thresholds.context_weight,
             # A language read by a classifier of its own: {language: {model: one of the
-            # embedding's models, c: its strength}}, e.g. {es: {model: multilingual-e5-small, c: 100}}.
+            # embedding's models, and optionally its own c, vector_weight and clear_reading
+            # (the probability at which its reading counts as clear)}}; config.yml names Spanish's.
             "language_classifiers": {},
         }
 
@@ -147,7 +148,7 @@ class TopicReader(GraphComponent):
                     f"models ({', '.join(names)}) as its model, not {settings!r}"
                 )
             for key in ("c", "vector_weight", "clear_reading"):
-                value = settings.get(key, merged.get(key, 0.8))
+                value = settings.get(key, merged.get(key, ReadingThresholds().own_reading))
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     raise InvalidConfigException(
                         f"{cls.__name__}: the classifier for {language!r} needs a number {key} > 0, "

@@ -44,6 +44,8 @@ from tooling.baselines import (
 from tooling.bench import MESSAGES_FILE, BenchError, commit, machine, read_mix
 from tooling.evaluation import (
     EMERGENCY,
+    EVAL_SETS,
+    SET_LANGUAGES,
     Outcome,
     Question,
     bm25_report,
@@ -216,30 +218,6 @@ def _running_bot(stack: ExitStack, model: Path, purpose: str) -> BotAddress:
         log_dir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(running_bot(address, model, log_dir))
     return address
-
-
-EVAL_SETS = {
-    name: {
-        "questions": PROJECT_DIR / "tests" / f"{name}_questions.yml",
-        "conversations": PROJECT_DIR / "tests" / f"conversations_{name}.yml",
-        "several": PROJECT_DIR / "tests" / f"multi_questions_{name}.yml",
-    }
-    for name in ("dev", "heldout")
-}
-# The Spanish sets (docs/languages.md): the questions, and conversations and several-question
-# messages in one set each (written blind, like the held-out sets).
-EVAL_SETS.update(
-    {
-        f"{name}_es": {
-            "questions": PROJECT_DIR / "tests" / f"{name}_questions_es.yml",
-            "conversations": PROJECT_DIR / "tests" / "conversations_es.yml",
-            "several": PROJECT_DIR / "tests" / "multi_questions_es.yml",
-        }
-        for name in ("dev", "heldout")
-    }
-)
-# The language each set's answers must be in.
-SET_LANGUAGES = {name: ("es" if name.endswith("_es") else "en") for name in EVAL_SETS}
 
 
 def in_language_share(outcomes: Sequence[Outcome], knowledge: KnowledgeBase, language: str) -> float:

@@ -38,10 +38,35 @@ from bot.retrieval import (
     build_index,
     decide,
 )
-from bot.settings import display_path
+from bot.settings import PROJECT_DIR, display_path
 
 EMERGENCY = TOPIC_EMERGENCY
 OUT_OF_SCOPE = TOPIC_OUT_OF_SCOPE
+
+# The labelled sets, by name (`make eval SET=...`, `make tune-reader`): each a question file,
+# a conversation file and a file of messages with several questions.
+EVAL_SETS = {
+    name: {
+        "questions": PROJECT_DIR / "tests" / f"{name}_questions.yml",
+        "conversations": PROJECT_DIR / "tests" / f"conversations_{name}.yml",
+        "several": PROJECT_DIR / "tests" / f"multi_questions_{name}.yml",
+    }
+    for name in ("dev", "heldout")
+}
+# The Spanish sets (docs/languages.md): the questions, and conversations and several-question
+# messages in one set each (written blind, like the held-out sets).
+EVAL_SETS.update(
+    {
+        f"{name}_es": {
+            "questions": PROJECT_DIR / "tests" / f"{name}_questions_es.yml",
+            "conversations": PROJECT_DIR / "tests" / "conversations_es.yml",
+            "several": PROJECT_DIR / "tests" / "multi_questions_es.yml",
+        }
+        for name in ("dev", "heldout")
+    }
+)
+# The language each set's answers must be in.
+SET_LANGUAGES = {name: ("es" if name.endswith("_es") else "en") for name in EVAL_SETS}
 
 
 class QuestionFileError(ValueError):

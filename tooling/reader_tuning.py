@@ -23,10 +23,10 @@ from bot.knowledge import KnowledgeBase
 from bot.reading import FALLBACK_INTENT, Reader, ReadingThresholds, train_reader
 from bot.retrieval import Thresholds, decide
 from bot.safety import EMERGENCY_INTENT, SafetyRules
-from bot.settings import PROJECT_DIR
-from components.topic_reader import classifier_config, language_configs
+from components.topic_reader import classifier_config, language_configs, reading_thresholds
 from tooling.evaluation import (
     EMERGENCY,
+    EVAL_SETS,
     OUT_OF_SCOPE,
     Conversation,
     Question,
@@ -38,19 +38,8 @@ from tooling.evaluation import (
     turn_is_right,
 )
 
-DEV = {
-    "questions": PROJECT_DIR / "tests" / "dev_questions.yml",
-    "conversations": PROJECT_DIR / "tests" / "conversations_dev.yml",
-    "several": PROJECT_DIR / "tests" / "multi_questions_dev.yml",
-}
-# The Spanish dev sets (the conversations and several-question messages are one file each,
-# scored with both Spanish sets by `make eval`).
-DEV_ES = {
-    "questions": PROJECT_DIR / "tests" / "dev_questions_es.yml",
-    "conversations": PROJECT_DIR / "tests" / "conversations_es.yml",
-    "several": PROJECT_DIR / "tests" / "multi_questions_es.yml",
-}
-DEV_SETS = {"en": DEV, "es": DEV_ES}
+# The dev sets of each language (`make eval SET=dev` and `SET=dev_es` score the same files).
+DEV_SETS = {"en": EVAL_SETS["dev"], "es": EVAL_SETS["dev_es"]}
 NON_TOPIC_REPLIES = {"out_of_scope": TOPIC_OUT_OF_SCOPE, "handoff": TOPIC_HANDOFF}
 
 
@@ -177,6 +166,7 @@ def tune(
     encoder = load_encoder(str(reader_config["model"]))
     examples = [(text, intent) for intent, texts in knowledge.intent_examples.items() for text in texts]
     own = language_configs(reader_config)
+    configured = reading_thresholds(reader_config)  # what the grid does not vary (clear readings)
     trials = []
     for c, weight in itertools.product(grid["c"], grid["vector_weight"]):
         varied = ClassifierConfig(c=c, vector_weight=weight)
@@ -186,7 +176,7 @@ def tune(
         else:
             main = varied
         started = time.perf_counter()
-        reader = train_reader(knowledge, encoder, examples, main, ReadingThresholds(), by_language)
+        reader = train_reader(knowledge, encoder, examples, main, configured, by_language)
         seconds = time.perf_counter() - started
         for answer_at, part, context, retrieval_answer in itertools.product(
             grid["answer"],
@@ -194,7 +184,7 @@ def tune(
             grid["context_weight"],
             grid.get("retrieval_answer", [retrieval.answer]),
         ):
-            reader.thresholds = ReadingThresholds(answer=answer_at, part=part, context_weight=context)
+            reader.thresholds = replace(configured, answer=answer_at, part=part, context_weight=context)
             fallback = replace(retrieval, answer=retrieval_answer)
             scores = score(reader, rules, fallback, questions, conversations, several, language)
             trials.append(Trial(c, weight, reader.thresholds, retrieval_answer, scores, seconds))

@@ -13,7 +13,7 @@ from bot.classifier import ClassifierConfig
 from bot.knowledge import default_knowledge_base
 from bot.retrieval import Thresholds
 from bot.safety import default_safety_rules
-from components.topic_reader import project_config
+from components.topic_reader import project_config, reading_thresholds
 from tooling.reader_tuning import DEV_SETS, Scores, tune
 
 GRID: dict[str, Sequence[float]] = {
@@ -36,7 +36,15 @@ def trained(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     def train_reader(
         knowledge: Any, encoder: Any, examples: Any, config: Any, thresholds: Any, by: Any
     ) -> Any:
-        calls.append({"encoder": encoder, "main": config, "by_language": by, "examples": len(examples)})
+        calls.append(
+            {
+                "encoder": encoder,
+                "main": config,
+                "by_language": by,
+                "examples": len(examples),
+                "trained": thresholds,
+            }
+        )
         return Reader()
 
     def score(
@@ -48,7 +56,7 @@ def trained(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         several: Any,
         language: Any,
     ) -> Scores:
-        calls[-1].update(language=language, questions=len(list(questions)))
+        calls[-1].update(language=language, questions=len(list(questions)), scored=reader.thresholds)
         return Scores(0.9, 0.0, 1.0, 1.0, 1.0)
 
     monkeypatch.setattr(tuning, "load_encoder", lambda model: f"encoder of {model}")
@@ -71,6 +79,10 @@ def test_tuning_spanish_varies_the_spanish_classifier_only(trained: list[dict[st
         )
         assert call["by_language"] == {"es": (model, ClassifierConfig(c=c, vector_weight=1.5))}
         assert call["language"] == "es" and call["questions"] > 0
+        # What the grid does not vary is config.yml's: the Spanish classifier's clear reading.
+        clear = reading_thresholds(config).own_reading_by_language
+        assert clear and call["trained"].own_reading_by_language == clear
+        assert call["scored"].own_reading_by_language == clear and call["scored"].answer == 0.45
 
 
 def test_tuning_english_varies_the_readers_classifier_and_keeps_spanish_as_configured(
