@@ -94,6 +94,10 @@ class ReadingThresholds:
     # higher (language, threshold) pairs; the others use ``own_reading``.
     own_reading_by_language: tuple[tuple[str, float], ...] = ()
     short_words: int = 6  # a message this short may lean on the context
+    # A short message read as out of scope that gives the previous topic less than this by
+    # itself is unrelated to it, no follow-up: related ones give it 0.15 or more ("is pilates
+    # fine?" after exercise), unrelated ones 0.02 or less ("¿tienes novia?" after the pain).
+    unrelated: float = 0.05
     short_part_words: int = 4  # a question this short, after another in one message, leans on it
     with_question: bool = True  # also read a follow-up after the previous topic's question
 
@@ -167,6 +171,31 @@ def question_parts(text: str) -> list[str]:
     return questions
 
 
+# Words of reply a message may open with before its question ("ok, and how long does the
+# appointment take", "vale, y cuánto dura la cita").
+REPLY_WORDS = re.compile(
+    r"^\W*(?:(?:ok(?:ay)?|okey|oh|ah|aha|right|great|cool|nice|thanks|thank you|i see|alright|hmm+|"
+    r"vale|ah vale|bueno|genial|perfecto|gracias|vaya|ya|de acuerdo|entiendo)\b[\s,.!]*)+",
+    re.IGNORECASE,
+)
+
+
+def opening(text: str) -> str:
+    """The message from its question's first word: without the words of reply before it
+    ("ok, ..."), and without an opening "¿" or "¡"."""
+    return REPLY_WORDS.sub("", text.strip()).lstrip("¿¡ ")
+
+
+def asks(text: str) -> bool:
+    """Whether a message asks something: a question mark, or a question's first words (after
+    the words of reply: "ok and how long does it take"). "hahaha" or "cool" after an answer
+    asks nothing, so it is no follow-up."""
+    if "?" in text or "¿" in text:
+        return True
+    rest = opening(text)
+    return bool(JOINING.match(rest) or ASKING.match(rest))
+
+
 def leans_on_context(text: str, short_words: int) -> bool:
     return len(text.split()) <= short_words or bool(POINTING_BACK.search(text))
 
@@ -190,6 +219,10 @@ class _Scored:
     def ranking(self) -> tuple[tuple[str, float], ...]:
         order = np.argsort(-self.probabilities)[:10]
         return tuple((self.intents[i], float(self.probabilities[i])) for i in order)
+
+    def probability(self, intent: str) -> float:
+        """The probability of ``intent`` (0 for an intent the classifier does not know)."""
+        return float(self.probabilities[self.intents.index(intent)]) if intent in self.intents else 0.0
 
     def weighing(self, intent: str, weight: float, less_likely: Sequence[str] = ()) -> _Scored:
         """The probabilities with ``intent`` weighed ``weight`` times more and the
@@ -287,7 +320,13 @@ class Reader:
         previous topic's question, unless it has a clear reading of its own. Any other
         message that leans on the context (short, or "and ...", "what about ...") keeps its
         own reading when that is confident, the previous topic weighed more and "out of
-        scope" less; when it is not, it too is read after the previous question.
+        scope" less; when it is not, it too is read after the previous question, unless it
+        is a short whole question of its own.
+
+        Only a message that asks something is a follow-up ("hahaha" after the pain answer is
+        not). A short one that neither points back nor joins on is not when it reads as out
+        of scope and gives the previous topic almost nothing by itself ("do you have a
+        girlfriend?" after the pain; "is swimming ok?" after exercise still is).
         """
         if previous_topic is None or previous_topic not in self.knowledge.topics:
             return None
@@ -297,16 +336,32 @@ class Reader:
                 return None
         elif not (pointing or leans_on_context(text, self.thresholds.short_words)):
             return None
+        previous = self.knowledge.topic(previous_topic)
+        # Only by its length: it neither points back nor joins on ("and ...", "what about ...").
+        by_length_only = not (pointing or POINTING_BACK.search(text) or JOINING.match(opening(text)))
+        if not within_message and (
+            not asks(text)
+            or (
+                by_length_only
+                and scored.intent == OUT_OF_SCOPE_INTENT
+                and scored.probability(previous.intent) < self.thresholds.unrelated
+            )
+        ):
+            return None  # "hahaha" after an answer; "do you have a girlfriend?" after the pain
         if scored.confidence >= self.thresholds.answer and scored.intent not in self._follow_up_intents():
             return None  # a greeting, thanks or a request for a person is no follow-up
-        previous = self.knowledge.topic(previous_topic)
         # Within a conversation about a topic, a message that leans on it is less likely to
         # be a question from outside mesotherapy.
         weighed = scored.weighing(previous.intent, self.thresholds.context_weight, (OUT_OF_SCOPE_INTENT,))
         if within_message or not self.thresholds.with_question:
             return weighed
         own_reading_is_clear = scored.confidence >= self._clear_at(language)
-        if (pointing and not own_reading_is_clear) or weighed.confidence < self.thresholds.answer:
+        # A short question of its own ("what's the weather tomorrow?") is not read after the
+        # previous question; a fragment is ("for everyone?" after the results).
+        whole_question = by_length_only and bool(ASKING.match(opening(text)))
+        if not whole_question and (
+            (pointing and not own_reading_is_clear) or weighed.confidence < self.thresholds.answer
+        ):
             # The message as the patient meant it, after the question in its language.
             asked = self.knowledge.in_language(language).topic(previous.id).question
             contextual = f"{asked} {text}"

@@ -17,6 +17,7 @@ from bot.reading import (
     OUT_OF_SCOPE_INTENT,
     LanguageClassifier,
     Reader,
+    asks,
     leans_on_context,
     question_parts,
     train_reader,
@@ -88,6 +89,23 @@ def test_what_leans_on_the_context() -> None:
     assert leans_on_context("how long do they last?", 6)
     assert leans_on_context("and the gym?", 6)
     assert not leans_on_context("how soon after scalp mesotherapy can I wash my hair", 6)
+
+
+@pytest.mark.parametrize(
+    ("text", "asking"),
+    [
+        ("and the gym?", True),
+        ("ok and how long does the whole appointment take", True),  # words of reply, then a question
+        ("vale, y cuánto dura la cita entera", True),
+        ("what about after", True),
+        ("hahaha", False),
+        ("cool", False),
+        ("jajajaja", False),
+        ("ok, that's great", False),
+    ],
+)
+def test_what_asks_something(text: str, asking: bool) -> None:
+    assert asks(text) is asking
 
 
 def test_a_plain_question_is_embedded_once(reader: Reader) -> None:
@@ -205,6 +223,39 @@ def test_a_follow_up_is_read_in_the_light_of_the_previous_topic(reader: Reader) 
     assert alone.topics != ("coffee_alcohol",)
     followed = reader.read("what about after?", previous_topic="coffee_alcohol")
     assert followed.topics == ("coffee_alcohol",) and followed.in_context
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("hahaha", "en"),  # asks nothing: no follow-up, whatever the reading alone says
+        ("lol", "en"),
+        ("jajajaja", "es"),
+        ("¿tienes novia?", "es"),  # short, its own question, out of scope
+        ("¿qué tiempo hará mañana?", "es"),  # short, its own question: not read after "¿duele?"
+    ],
+)
+def test_a_message_that_asks_nothing_of_the_previous_topic_is_no_follow_up(
+    reader: Reader, text: str, language: str
+) -> None:
+    reading = reader.read(text, previous_topic="pain", language=language)
+    assert reading.topics == () and not reading.in_context
+
+
+@pytest.mark.parametrize("text", ["is pilates fine?", "is swimming ok?"])
+def test_a_short_question_the_previous_topic_explains_is_a_follow_up(reader: Reader, text: str) -> None:
+    # Read alone as out of scope, but with some of the previous topic: "is it fine after it?"
+    assert reader.read(text).topics != ("exercise",)
+    reading = reader.read(text, previous_topic="exercise")
+    assert reading.topics == ("exercise",) and reading.in_context
+
+
+@pytest.mark.parametrize(("text", "language"), [("for everyone?", "en"), ("¿para todos?", "es")])
+def test_a_short_fragment_is_still_read_after_the_previous_question(
+    reader: Reader, text: str, language: str
+) -> None:
+    reading = reader.read(text, previous_topic="results_timing", language=language)
+    assert reading.topics == ("results_timing",) and reading.in_context
 
 
 @pytest.mark.parametrize("text", ["¿y cuánto tiempo duran?", "y cuanto duran?"])
