@@ -1,5 +1,6 @@
 """When the NLU model is unsure: the nearest knowledge-base question, "did you mean", or an
-honest no-match. The nearest questions were found in the Rasa server from the message's one
+honest no-match; and "did you mean" when the reader doubts its reading because the nearest
+questions point to another topic. The nearest questions were found in the Rasa server from the message's one
 embedding (components/topic_reader.py); the action server embeds nothing."""
 
 from __future__ import annotations
@@ -9,7 +10,14 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.reply import asks_personal_advice, knowledge_for, read_candidates, remember_topic, send_reply
+from actions.reply import (
+    asks_personal_advice,
+    knowledge_for,
+    offers_choice,
+    read_candidates,
+    remember_topic,
+    send_reply,
+)
 from bot.answers import (
     ROUTE_FALLBACK,
     ROUTE_INTENT,
@@ -20,7 +28,7 @@ from bot.answers import (
     topic_buttons,
 )
 from bot.knowledge import KnowledgeBase, default_knowledge_base
-from bot.retrieval import configured_thresholds, decide
+from bot.retrieval import Match, configured_thresholds, decide
 from bot.settings import load_settings
 
 NONE_OF_THESE_PAYLOAD = "/none_of_these"
@@ -60,7 +68,11 @@ class ActionRetrieveAnswer(Action):
     ) -> list[dict[str, Any]]:
         knowledge = knowledge_for(tracker)
         candidates = [c for c in read_candidates(tracker) if c.topic in knowledge.topics]
-        match = decide(candidates, configured_thresholds(self.settings, knowledge.language))
+        if offers_choice(tracker) and candidates:
+            # The reader's topic and the nearest questions' disagreed: the patient chooses.
+            match = Match("clarify", tuple(candidates))
+        else:
+            match = decide(candidates, configured_thresholds(self.settings, knowledge.language))
         if match.kind == "none":
             send_no_match(dispatcher, tracker, knowledge)
             return remember_topic(None)

@@ -110,6 +110,12 @@ def read_topics(tracker: Tracker) -> list[str]:
     return [str(topic) for topic in reading(tracker).get("topics") or []]
 
 
+def offers_choice(tracker: Tracker) -> bool:
+    """Whether the reader doubted its reading of the latest message: its candidates are to
+    be offered as a choice ("did you mean"), not answered."""
+    return reading(tracker).get("choice") is True
+
+
 def read_candidates(tracker: Tracker) -> list[Candidate]:
     """The nearest knowledge-base topics the Rasa server found for the latest message."""
     return [

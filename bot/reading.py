@@ -93,6 +93,11 @@ class ReadingThresholds:
     # The same for a language read by a classifier of its own, whose confidences run lower or
     # higher (language, threshold) pairs; the others use ``own_reading``.
     own_reading_by_language: tuple[tuple[str, float], ...] = ()
+    # A reading below this whose topic the nearest questions do not confirm (their nearest
+    # topic is another) is offered as a choice of the two, not answered; 0: never. Per
+    # language as ``own_reading_by_language`` (config.yml: Spanish only).
+    doubtful: float = 0.0
+    doubtful_by_language: tuple[tuple[str, float], ...] = ()
     short_words: int = 6  # a message this short may lean on the context
     # A short message read as out of scope that gives the previous topic less than this by
     # itself is unrelated to it, no follow-up: related ones give it 0.15 or more ("is pilates
@@ -118,6 +123,9 @@ class Reading:
     # Read in the light of the previous topic (a follow-up).
     in_context: bool = False
     parts: int = 1
+    # The reader doubts its reading: ``candidates`` (its own topic, then the nearest
+    # questions' topic) are to be offered as a choice, not answered (``FALLBACK_INTENT``).
+    choice: bool = False
 
 
 # How a question part starts, when it does not end with a question mark: a question word,
@@ -270,6 +278,11 @@ class Reader:
         """The probability at which a reading of a message in ``language`` counts as clear."""
         return dict(self.thresholds.own_reading_by_language).get(language or "", self.thresholds.own_reading)
 
+    def _doubtful_at(self, language: str | None) -> float:
+        """Below this probability a reading of a message in ``language`` is checked against
+        the nearest questions."""
+        return dict(self.thresholds.doubtful_by_language).get(language or "", self.thresholds.doubtful)
+
     def _says_when(
         self, text: str, scored: _Scored, previous_topic: str | None, language: str | None
     ) -> _Scored | None:
@@ -407,6 +420,13 @@ class Reader:
             nearest = tuple(self.index.search(vector[0]))
             return Reading(FALLBACK_INTENT, chosen.confidence, chosen.ranking, (), nearest)
         topic = self._topic(chosen.intent)
+        if topic is not None and follow_up is None and chosen.confidence < self._doubtful_at(written):
+            # A doubtful reading: the nearest questions must not point to another topic.
+            ranked = self.index.search(vector[0], limit=len(self.knowledge.topics))
+            if ranked and ranked[0].topic != topic:
+                own = next((c for c in ranked if c.topic == topic), None)
+                offered = (own, ranked[0]) if own is not None else (ranked[0],)
+                return Reading(FALLBACK_INTENT, chosen.confidence, chosen.ranking, (), offered, choice=True)
         return Reading(
             chosen.intent,
             chosen.confidence,

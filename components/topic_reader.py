@@ -66,6 +66,7 @@ def reading_data(reading: Reading) -> dict[str, Any]:
         ],
         "in_context": reading.in_context,
         "parts": reading.parts,
+        "choice": reading.choice,
     }
 
 
@@ -75,11 +76,18 @@ def reading_thresholds(config: dict[str, Any]) -> ReadingThresholds:
         answer=float(config["answer_threshold"]),
         part=float(config["part_threshold"]),
         context_weight=float(config["context_weight"]),
-        own_reading_by_language=tuple(
-            (language, float(settings["clear_reading"]))
-            for language, settings in config["language_classifiers"].items()
-            if "clear_reading" in settings
-        ),
+        own_reading_by_language=_by_language(config, "clear_reading"),
+        doubtful=float(config["doubtful_threshold"]),
+        doubtful_by_language=_by_language(config, "doubtful_reading"),
+    )
+
+
+def _by_language(config: dict[str, Any], key: str) -> tuple[tuple[str, float], ...]:
+    """(language, threshold) for each language classifier that sets ``key``."""
+    return tuple(
+        (language, float(settings[key]))
+        for language, settings in config["language_classifiers"].items()
+        if key in settings
     )
 
 
@@ -124,9 +132,13 @@ class TopicReader(GraphComponent):
             "answer_threshold": thresholds.answer,
             "part_threshold": thresholds.part,
             "context_weight": thresholds.context_weight,
+            # Below this a reading whose topic the nearest questions do not confirm is offered
+            # as a choice ("did you mean"), not answered; 0: never.
+            "doubtful_threshold": thresholds.doubtful,
             # A language read by a classifier of its own: {language: {model: one of the
-            # embedding's models, and optionally its own c, vector_weight and clear_reading
-            # (the probability at which its reading counts as clear)}}; config.yml names Spanish's.
+            # embedding's models, and optionally its own c, vector_weight, clear_reading
+            # (the probability at which its reading counts as clear) and doubtful_reading
+            # (its doubtful_threshold)}}; config.yml names Spanish's.
             "language_classifiers": {},
         }
 
@@ -154,6 +166,16 @@ class TopicReader(GraphComponent):
                         f"{cls.__name__}: the classifier for {language!r} needs a number {key} > 0, "
                         f"not {value!r}"
                     )
+        doubtful = [("doubtful_threshold", merged["doubtful_threshold"])] + [
+            (f"doubtful_reading of {language!r}", s["doubtful_reading"])
+            for language, s in own.items()
+            if "doubtful_reading" in s
+        ]
+        for key, value in doubtful:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise InvalidConfigException(
+                    f"{cls.__name__}: {key} must be a probability (0 to 1), not {value!r}"
+                )
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:

@@ -68,6 +68,8 @@ def answer(
     )
     if reading.intent == EMERGENCY_INTENT and not unsure:
         return Reply((TOPIC_EMERGENCY,), "safety")
+    if reading.choice:
+        return Reply((), "retrieval")  # did you mean: the reader's topic or the nearest questions'
     if unsure:
         match = decide(list(reading.candidates), retrieval)
         if match.kind == "answer":

@@ -83,6 +83,26 @@ def test_two_close_topics_get_did_you_mean_buttons(
     assert message["custom"]["data"]["candidates"] == ["cost", "sessions"]
 
 
+def test_a_doubted_reading_offers_its_topic_and_the_nearest_questions_topic(
+    action: ActionRetrieveAnswer,
+    knowledge: KnowledgeBase,
+    dispatcher: CollectingDispatcher,
+    make_tracker: MakeTracker,
+) -> None:
+    # Scores retrieval alone would answer ("pain" far ahead): the reader asked for a choice.
+    reading = {**_reading(("pain", CLEAR - 0.2), ("cost", CLEAR)), "choice": True}
+    events = _run(action, dispatcher, make_tracker("nlu_fallback", "numbing first?", reading=reading))
+    [message] = dispatcher.messages
+    assert message["text"] == knowledge.replies.did_you_mean
+    assert [b["payload"] for b in message["buttons"]] == ["/faq_pain", "/faq_cost", "/none_of_these"]
+    assert message["custom"]["data"]["candidates"] == ["pain", "cost"]
+    assert events[0]["value"] is None
+    # Without the reader's doubt the same scores are answered.
+    answered = CollectingDispatcher()
+    _run(action, answered, make_tracker("nlu_fallback", "numbing first?", reading=_reading(("cost", CLEAR))))
+    assert answered.messages[0]["custom"]["data"]["topic"] == "cost"
+
+
 @pytest.mark.parametrize("reading", [_reading(("cost", FAR), ("pain", FAR - 0.1)), _reading(), None])
 def test_no_match_is_honest_and_offers_topics(
     reading: dict[str, Any] | None,

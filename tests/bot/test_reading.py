@@ -5,6 +5,7 @@ embedding per plain message."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -133,6 +134,45 @@ class _Recording:
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         self.widths.append(vectors.shape[1])
         return self.inner.probabilities(texts, vectors)  # type: ignore[no-any-return]
+
+
+class _Fixed:
+    """A classifier that gives every text the same probabilities: ``intent`` at ``confidence``."""
+
+    def __init__(self, intents: tuple[str, ...], intent: str, confidence: float) -> None:
+        self.intents = intents
+        rest = (1 - confidence) / (len(intents) - 1)
+        self.row = np.array([confidence if i == intent else rest for i in intents])
+
+    def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        return np.tile(self.row, (len(texts), 1))
+
+
+@pytest.mark.parametrize(
+    ("confidence", "doubtful", "offered"), [(0.6, 0.7, True), (0.75, 0.7, False), (0.6, 0.0, False)]
+)
+def test_a_doubtful_reading_the_nearest_questions_contradict_is_offered_as_a_choice(
+    reader: Reader, confidence: float, doubtful: float, offered: bool
+) -> None:
+    # The classifier reads "does it hurt?" as cost; the nearest questions are the pain ones.
+    fixed = _Fixed(reader.classifier.intents, "faq_cost", confidence)
+    thresholds = replace(reader.thresholds, doubtful=doubtful)
+    doubting = Reader(reader.encoder, fixed, reader.index, reader.knowledge, thresholds)  # type: ignore[arg-type]
+    reading = doubting.read("does it hurt?")
+    if offered:
+        assert reading.intent == FALLBACK_INTENT and reading.choice and reading.topics == ()
+        assert [c.topic for c in reading.candidates] == ["cost", "pain"]  # its own topic first
+    else:
+        assert reading.topics == ("cost",) and not reading.choice
+    # A reading the nearest questions confirm is answered, however doubtful.
+    agreeing = Reader(
+        reader.encoder,
+        _Fixed(reader.classifier.intents, "faq_pain", 0.5),  # type: ignore[arg-type]
+        reader.index,
+        reader.knowledge,
+        thresholds,
+    )
+    assert agreeing.read("does it hurt?").topics == ("pain",)
 
 
 def test_a_spanish_message_is_read_by_the_spanish_classifier_on_its_model_alone(reader: Reader) -> None:

@@ -150,3 +150,21 @@ def test_a_language_classifiers_clear_reading_threshold_reaches_the_reader() -> 
     thresholds = reading_thresholds({**TopicReader.get_default_config(), "language_classifiers": classifiers})
     assert thresholds.own_reading_by_language == (("es", 0.7),) and thresholds.own_reading == 0.8
     assert reading_thresholds(TopicReader.get_default_config()).own_reading_by_language == ()
+
+
+def test_the_doubtful_thresholds_reach_the_reader_and_must_be_probabilities() -> None:
+    classifiers = {"es": {"model": "multilingual-e5-small", "doubtful_reading": 0.5}}
+    config = {
+        **TopicReader.get_default_config(),
+        "doubtful_threshold": 0.65,
+        "language_classifiers": classifiers,
+    }
+    thresholds = reading_thresholds(config)
+    assert thresholds.doubtful == 0.65 and thresholds.doubtful_by_language == (("es", 0.5),)
+    TopicReader.validate_config({**CONFIG, "doubtful_threshold": 0})  # 0: never doubt
+    for bad in (1.5, -0.1, "high", True):
+        with pytest.raises(InvalidConfigException):
+            TopicReader.validate_config({**CONFIG, "doubtful_threshold": bad})
+    with pytest.raises(InvalidConfigException):
+        bad_language = {"es": {"model": "multilingual-e5-small", "doubtful_reading": 2}}
+        TopicReader.validate_config({**CONFIG, "language_classifiers": bad_language})
