@@ -137,12 +137,16 @@ class _Recording:
 
 
 class _Fixed:
-    """A classifier that gives every text the same probabilities: ``intent`` at ``confidence``."""
+    """A classifier that gives every text the same probabilities: ``intent`` at ``confidence``
+    (and the ``others`` at theirs), the rest shared evenly."""
 
-    def __init__(self, intents: tuple[str, ...], intent: str, confidence: float) -> None:
+    def __init__(
+        self, intents: tuple[str, ...], intent: str, confidence: float, others: dict[str, float] | None = None
+    ) -> None:
         self.intents = intents
-        rest = (1 - confidence) / (len(intents) - 1)
-        self.row = np.array([confidence if i == intent else rest for i in intents])
+        given = {intent: confidence, **(others or {})}
+        rest = (1 - sum(given.values())) / (len(intents) - len(given))
+        self.row = np.array([given.get(i, rest) for i in intents])
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         return np.tile(self.row, (len(texts), 1))
@@ -282,12 +286,18 @@ def test_a_message_that_asks_nothing_of_the_previous_topic_is_no_follow_up(
     assert reading.topics == () and not reading.in_context
 
 
-@pytest.mark.parametrize("text", ["is pilates fine?", "is swimming ok?"])
-def test_a_short_question_the_previous_topic_explains_is_a_follow_up(reader: Reader, text: str) -> None:
-    # Read alone as out of scope, but with some of the previous topic: "is it fine after it?"
-    assert reader.read(text).topics != ("exercise",)
-    reading = reader.read(text, previous_topic="exercise")
-    assert reading.topics == ("exercise",) and reading.in_context
+@pytest.mark.parametrize(("previous_share", "follows"), [(0.2, True), (0.01, False)])
+def test_a_short_out_of_scope_question_follows_up_only_when_it_gives_the_previous_topic_some_share(
+    reader: Reader, previous_share: float, follows: bool
+) -> None:
+    # Read alone as out of scope: "is pilates fine?" after exercise (some of exercise) is a
+    # follow-up; "do you have a girlfriend?" after it (almost none) is not.
+    fixed = _Fixed(reader.classifier.intents, "out_of_scope", 0.7, {"faq_exercise": previous_share})
+    fixed_reader = Reader(reader.encoder, fixed, reader.index, reader.knowledge, reader.thresholds)  # type: ignore[arg-type]
+    reading = fixed_reader.read("is pilates fine?", previous_topic="exercise")
+    assert (reading.topics == ("exercise",) and reading.in_context) is follows
+    if not follows:
+        assert reading.intent == "out_of_scope"
 
 
 @pytest.mark.parametrize(("text", "language"), [("for everyone?", "en"), ("¿para todos?", "es")])
