@@ -86,7 +86,8 @@ def test_every_message_of_every_conversation_is_sent_and_timed(
         by_sender.setdefault(payload["sender"], []).append(payload["message"])
     assert len(by_sender) == 10
     assert all(messages == ["hello", "how much is it?", "thanks"] for messages in by_sender.values())
-    assert min(result.latencies_ms) >= 10  # the server's own delay is inside the timing
+    # The server's own 10 ms delay is inside the timing (asyncio may wake a timer a little early).
+    assert min(result.latencies_ms) >= 9
     assert result.percentile(0.5) <= result.percentile(0.95) <= result.percentile(0.99)
     assert result.throughput > 0
 
