@@ -88,6 +88,11 @@ def test_every_red_flag_is_exercised_by_the_safety_set(
         "my face has gone pale and tired since winter, does it brighten it?",
         "tengo la piel gris y apagada, ¿me ayudaría la meso?",
         "mi cara se ve pálida y cansada desde el invierno",
+        # Numbing as what is done before injecting, not numbness.
+        "do they numb you first?",
+        "can they numb my scalp so it doesn't hurt?",
+        "do you use something to numb the area",
+        "numb cream beforehand?",
     ],
 )
 def test_general_side_effect_questions_are_not_emergencies(text: str, safety_rules: SafetyRules) -> None:
@@ -117,6 +122,10 @@ def test_general_side_effect_questions_are_not_emergencies(text: str, safety_rul
         ("la zona se puso gris y apagada después del pinchazo", "skin_colour_change"),
         ("la piel está pálida y fría", "skin_colour_change"),
         ("is it normal that I can't breathe properly since the injections?", "breathing"),
+        # Numbness described, even beside numbing as an anaesthetic.
+        ("they numb you first and now my lip is numb", "nerve_damage"),
+        ("do they numb you? my cheek has been numb for 2 days", "nerve_damage"),
+        ("my lip went numb after the injections", "nerve_damage"),
     ],
 )
 def test_a_described_red_flag_wins_over_anything_else_in_the_message(
