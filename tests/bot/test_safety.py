@@ -93,6 +93,8 @@ def test_every_red_flag_is_exercised_by_the_safety_set(
         "can they numb my scalp so it doesn't hurt?",
         "do you use something to numb the area",
         "numb cream beforehand?",
+        "¿me adormecen la zona primero?",
+        "¿usan algo para adormecer el cuero cabelludo?",
     ],
 )
 def test_general_side_effect_questions_are_not_emergencies(text: str, safety_rules: SafetyRules) -> None:
@@ -126,6 +128,7 @@ def test_general_side_effect_questions_are_not_emergencies(text: str, safety_rul
         ("they numb you first and now my lip is numb", "nerve_damage"),
         ("do they numb you? my cheek has been numb for 2 days", "nerve_damage"),
         ("my lip went numb after the injections", "nerve_damage"),
+        ("¿me adormecen la zona? tengo el labio dormido desde hace 2 días", "nerve_damage"),
     ],
 )
 def test_a_described_red_flag_wins_over_anything_else_in_the_message(
