@@ -1,4 +1,4 @@
-"""Small talk (a greeting, a goodbye, thanks, "are you a bot?") in the patient's language, and
+"""Small talk (a greeting, a goodbye, thanks, "ok", "are you a bot?") in the patient's language, and
 the reply to a message in a language the bot does not answer in (bot/language.py)."""
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from bot.knowledge import default_knowledge_base
 TOPIC_SMALL_TALK = "small_talk"
 TOPIC_OTHER_LANGUAGE = "other_language"
 # Each small-talk intent's reply (data/faq/replies.yml).
-SMALL_TALK = {"greet": "greet", "goodbye": "goodbye", "thank": "you_are_welcome", "bot_challenge": "iamabot"}
+SMALL_TALK = {
+    "greet": "greet",
+    "goodbye": "goodbye",
+    "thank": "you_are_welcome",
+    "acknowledge": "anything_else",
+    "bot_challenge": "iamabot",
+}
 
 
 class ActionSmallTalk(Action):

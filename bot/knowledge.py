@@ -262,6 +262,7 @@ class Replies:
     greet: str
     goodbye: str
     you_are_welcome: str
+    anything_else: str  # to "ok", "got it": an answer taken in
     iamabot: str
     other_language: str
 
@@ -281,6 +282,7 @@ REPLY_TEXTS = (
     "greet",
     "goodbye",
     "you_are_welcome",
+    "anything_else",
     "iamabot",
     "other_language",
 )

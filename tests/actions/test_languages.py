@@ -66,6 +66,15 @@ def test_small_talk_and_the_urgent_reply_follow_the_language(knowledge: Knowledg
         == spanish.replies.you_are_welcome
     )
     assert _run(ActionSmallTalk(), _tracker(_user("hi", "greet", "en")))["text"] == knowledge.replies.greet
+    # "ok" after an answer: the question whether there is anything else, in each language.
+    assert (
+        _run(ActionSmallTalk(), _tracker(_user("ok", "acknowledge", "en")))["text"]
+        == knowledge.replies.anything_else
+    )
+    assert (
+        _run(ActionSmallTalk(), _tracker(_user("vale", "acknowledge", "es")))["text"]
+        == spanish.replies.anything_else
+    )
     urgent = _run(ActionEscalateEmergency(), _tracker(_user("me cuesta respirar", "emergency", "es")))
     assert urgent["text"] == spanish.replies.emergency.format(**default_clinic().details_in("es"))
     assert default_clinic().details["emergency_number"] in urgent["text"]

@@ -300,6 +300,24 @@ def test_a_short_out_of_scope_question_follows_up_only_when_it_gives_the_previou
         assert reading.intent == "out_of_scope"
 
 
+@pytest.mark.parametrize("text", ["hahaha", "that's wild", "jajajaja"])
+def test_a_doubtful_message_that_asks_nothing_is_not_read_as_the_previous_topic(
+    reader: Reader, text: str
+) -> None:
+    # Read alone as nothing in particular: leaning on the previous topic would make it pain.
+    unsure = _Fixed(reader.classifier.intents, "out_of_scope", 0.3, {"faq_pain": 0.25})
+    unsure_reader = Reader(reader.encoder, unsure, reader.index, reader.knowledge, reader.thresholds)  # type: ignore[arg-type]
+    reading = unsure_reader.read(text, previous_topic="pain")
+    assert reading.topics == () and not reading.in_context
+    assert unsure_reader.read(text + "?", previous_topic="pain").topics == ("pain",)  # a question leans
+
+
+@pytest.mark.parametrize(("text", "language"), [("ok", "en"), ("got it", "en"), ("👍", "en"), ("vale", "es")])
+def test_an_answer_taken_in_is_acknowledged_not_a_follow_up(reader: Reader, text: str, language: str) -> None:
+    reading = reader.read(text, previous_topic="cost", language=language)
+    assert reading.intent == "acknowledge" and not reading.in_context
+
+
 @pytest.mark.parametrize(("text", "language"), [("for everyone?", "en"), ("¿para todos?", "es")])
 def test_a_short_fragment_is_still_read_after_the_previous_question(
     reader: Reader, text: str, language: str
@@ -329,7 +347,7 @@ def test_an_unknown_previous_topic_is_ignored(reader: Reader) -> None:
 
 
 def test_an_unsure_reading_falls_back_with_the_nearest_topics(reader: Reader) -> None:
-    reading = reader.read("and so on")
+    reading = reader.read("and then what")
     assert reading.intent == FALLBACK_INTENT and reading.topics == ()
     assert len(reading.candidates) == 3 and all(-1 <= c.score <= 1 for c in reading.candidates)
     assert np.isclose(reading.confidence, max(conf for _, conf in reading.ranking))

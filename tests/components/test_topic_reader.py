@@ -60,7 +60,7 @@ def test_the_loaded_reader_sets_intent_ranking_and_reading(loaded: TopicReader) 
     assert message.get(INTENT_RANKING_KEY)[0]["name"] == "faq_cost"
     reading = message.get(READING_KEY)
     assert reading["topics"] == ["cost"] and reading["in_context"] is False and reading["candidates"] == []
-    unsure = _parsed(loaded, "and so on").get(READING_KEY)
+    unsure = _parsed(loaded, "and then what").get(READING_KEY)
     assert len(unsure["candidates"]) == 3 and isinstance(unsure["candidates"][0]["score"], float)
     assert set(message.as_dict(only_output_properties=True)) >= {INTENT, INTENT_RANKING_KEY, READING_KEY}
 

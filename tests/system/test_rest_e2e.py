@@ -159,7 +159,7 @@ def test_did_you_mean_buttons_work_over_rest(bot: BotAddress, knowledge: Knowled
 def test_no_match_is_honest(bot: BotAddress, knowledge: KnowledgeBase) -> None:
     # Which vague text the classifier leaves unsure depends on the trained model: re-check
     # it (and the story "nothing close enough") after changing the NLU data.
-    messages = ask(bot, "and so on")
+    messages = ask(bot, "and then what")
     assert _metadata(messages) == {"topic": None, "route": "fallback", "sources": []}
     texts = [m["text"] for m in messages if "text" in m]
     assert texts == [knowledge.replies.no_match]
@@ -368,7 +368,7 @@ def test_feedback_is_answered_recorded_once_and_what_failed_waits_for_review(
     bot: BotAddress, knowledge: KnowledgeBase
 ) -> None:
     sender = f"patient-{uuid.uuid4()}"
-    assert _metadata(ask(bot, "and so on", sender))["route"] == "fallback"  # no match
+    assert _metadata(ask(bot, "and then what", sender))["route"] == "fallback"  # no match
     assert _metadata(ask(bot, "what is the capital of France?", sender))["topic"] == "out_of_scope"
     answer = _metadata(ask(bot, "how much does mesotherapy cost?", sender))
     assert answer["topic"] == "cost"
@@ -390,7 +390,7 @@ def test_feedback_is_answered_recorded_once_and_what_failed_waits_for_review(
     ).json()
     assert shown["feedback"]["by_topic"]["cost"]["not_helpful"] >= 1  # and shown on the operator page
     assert recorded["queue"] == [
-        ("no_match", "and so on"),
+        ("no_match", "and then what"),
         ("out_of_scope", "what is the capital of France?"),
         ("not_helpful", "how much does mesotherapy cost?"),
     ]
