@@ -204,6 +204,11 @@ def asks(text: str) -> bool:
     return bool(JOINING.match(rest) or ASKING.match(rest))
 
 
+def _for_language(thresholds: Sequence[tuple[str, float]], language: str | None, default: float) -> float:
+    """``language``'s own threshold among (language, threshold) pairs, else ``default``."""
+    return dict(thresholds).get(language or "", default)
+
+
 def leans_on_context(text: str, short_words: int) -> bool:
     return len(text.split()) <= short_words or bool(POINTING_BACK.search(text))
 
@@ -276,12 +281,12 @@ class Reader:
 
     def _clear_at(self, language: str | None) -> float:
         """The probability at which a reading of a message in ``language`` counts as clear."""
-        return dict(self.thresholds.own_reading_by_language).get(language or "", self.thresholds.own_reading)
+        return _for_language(self.thresholds.own_reading_by_language, language, self.thresholds.own_reading)
 
     def _doubtful_at(self, language: str | None) -> float:
         """Below this probability a reading of a message in ``language`` is checked against
         the nearest questions."""
-        return dict(self.thresholds.doubtful_by_language).get(language or "", self.thresholds.doubtful)
+        return _for_language(self.thresholds.doubtful_by_language, language, self.thresholds.doubtful)
 
     def _says_when(
         self, text: str, scored: _Scored, previous_topic: str | None, language: str | None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -80,6 +80,11 @@ def reading_thresholds(config: dict[str, Any]) -> ReadingThresholds:
         doubtful=float(config["doubtful_threshold"]),
         doubtful_by_language=_by_language(config, "doubtful_reading"),
     )
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    """An int or a float from the configuration (YAML's true and false are not numbers)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _by_language(config: dict[str, Any], key: str) -> tuple[tuple[str, float], ...]:
@@ -161,21 +166,21 @@ class TopicReader(GraphComponent):
                 )
             for key in ("c", "vector_weight", "clear_reading"):
                 value = settings.get(key, merged.get(key, ReadingThresholds().own_reading))
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                if not _is_number(value) or value <= 0:
                     raise InvalidConfigException(
                         f"{cls.__name__}: the classifier for {language!r} needs a number {key} > 0, "
                         f"not {value!r}"
                     )
-        doubtful = [("doubtful_threshold", merged["doubtful_threshold"])] + [
-            (f"doubtful_reading of {language!r}", s["doubtful_reading"])
-            for language, s in own.items()
-            if "doubtful_reading" in s
-        ]
-        for key, value in doubtful:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise InvalidConfigException(
-                    f"{cls.__name__}: {key} must be a probability (0 to 1), not {value!r}"
-                )
+            if "doubtful_reading" in settings:
+                cls._check_probability(f"doubtful_reading of {language!r}", settings["doubtful_reading"])
+        cls._check_probability("doubtful_threshold", merged["doubtful_threshold"])
+
+    @classmethod
+    def _check_probability(cls, key: str, value: object) -> None:
+        if not _is_number(value) or not 0 <= value <= 1:
+            raise InvalidConfigException(
+                f"{cls.__name__}: {key} must be a probability (0 to 1), not {value!r}"
+            )
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
