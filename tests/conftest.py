@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -19,8 +20,11 @@ from bot.safety import SafetyRules, load_safety_rules
 from bot.settings import PROJECT_DIR, load_settings
 
 # Servers started by tests keep their conversations in a database of their own, never in
-# the developer's var/.
-os.environ.setdefault("BOT_DATA_DIR", tempfile.mkdtemp(prefix="meso-test-data-"))
+# the developer's var/. The process that makes the directory (pytest's first; its workers
+# inherit the variable) removes it when it exits.
+if "BOT_DATA_DIR" not in os.environ:
+    os.environ["BOT_DATA_DIR"] = tempfile.mkdtemp(prefix="meso-test-data-")
+    atexit.register(shutil.rmtree, os.environ["BOT_DATA_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,15 @@ def test_the_models_topic_reader_names_its_embedding() -> None:
     assert preload.reader_models(_trained_model()) == [_configured_reader_model()]
 
 
-def test_the_served_models_encoders_are_loaded_once_here(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_served_models_encoders_are_loaded_once_here(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     loaded: list[str] = []
+    # A directory, as `rasa run` takes it: its newest model (models/ may hold others, such
+    # as `make eval`'s baseline).
+    os.symlink(_trained_model().resolve(), tmp_path / _trained_model().name)
     with caplog.at_level(logging.INFO, logger="rasa_server"):
-        # A directory, as `rasa run` takes it: its newest model.
-        assert preload.share_encoders(str(_trained_model().parent), None, loaded.append) == loaded
+        assert preload.share_encoders(str(tmp_path), None, loaded.append) == loaded
     assert loaded == [_configured_reader_model()]
     assert "before the workers start: they share it" in caplog.text
 
