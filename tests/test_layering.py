@@ -30,8 +30,13 @@ class Layer:
 
 LAYERS = (
     Layer("bot", (*FRAMEWORKS, *PACKAGES[1:], *TOOLING_ONLY)),
-    # The Rasa server layer: stores, faults, patches, workers. The channels sit above it.
-    Layer("rasa_server", ("rasa_sdk", "channels", "components", "actions", *TOOLING_ONLY)),
+    # The Rasa server layer: stores, faults, patches, workers. The channels sit above it. It
+    # may use aiohttp, the HTTP client Rasa calls the action server with, to keep that
+    # client's sessions (rasa_server/http_sessions.py).
+    Layer(
+        "rasa_server",
+        ("rasa_sdk", "channels", "components", "actions", *(m for m in TOOLING_ONLY if m != "aiohttp")),
+    ),
     Layer("channels", ("rasa_sdk", "components", "actions", *TOOLING_ONLY)),
     Layer(
         "components", ("rasa_sdk", "sanic", "socketio", "rasa_server", "channels", "actions", *TOOLING_ONLY)
