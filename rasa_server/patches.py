@@ -44,6 +44,19 @@ Each entry: what is replaced, by what, why, and what to check on an upgrade.
   is, so a failure is reported (``StoreUnavailable``). Check: a static method taking
   ``(store, domain)``.
 
+- ``rasa.core.processor.DaskGraphRunner`` (Rasa) → ``graph.SequentialGraphRunner``. The
+  served model's graph runs node by node in an order worked out once, instead of through
+  dask, which worked out the needed nodes and their order again for every message (about 3%
+  of the busy time; ``rasa_server/graph.py``). Check: the processor loads its model with
+  ``loader.load_predict_graph_runner(..., DaskGraphRunner)`` named in its module, and
+  ``GraphNode.__call__`` takes its parents' ``(name, output)`` pairs.
+- ``EndpointConfig.session`` (Rasa) → ``http_sessions.kept_session``, and Rasa's
+  ``rasa.core.run.close_resources`` → ``http_sessions.closing_sessions`` around it. Rasa made
+  a new HTTP session, so a new connection to the action server, for every call (about 5% of
+  the busy time); now each worker keeps one session per endpoint, whose connections are
+  reused, and closes it when the server stops (``rasa_server/http_sessions.py``). Check:
+  ``EndpointConfig.request`` uses ``async with self.session() as session``, and
+  ``serve_application`` registers ``close_resources`` by its module-level name.
 - ``MessageProcessor.parse_message`` (Rasa) → :func:`parse_in_context`. Rasa's NLU sees one
   message alone; the topic reader (components/topic_reader.py) reads a follow-up ("how
   long do they last?") in the light of the topic just answered. Before parsing, the topic
@@ -77,6 +90,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, cast
 
 import jsonschema
+import rasa.core.processor
 import rasa.core.run
 import rasa.core.test
 import sanic.app
@@ -88,6 +102,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
 
 from bot.conversation import (
     CONTEXT_SECONDS,
@@ -96,7 +111,8 @@ from bot.conversation import (
     PREVIOUS_TOPIC_KEY,
     conversation_language,
 )
-from rasa_server import faults, preload, workers
+from rasa_server import faults, http_sessions, preload, workers
+from rasa_server.graph import SequentialGraphRunner
 
 # The versions the patches were written and tested against (requirements/runtime.lock).
 WRITTEN_FOR = {"rasa": "3.6.21", "sanic": "21.12.2", "jsonschema": "3.2.0"}
@@ -235,6 +251,8 @@ async def _run_remote_action(self: RemoteAction, *args: Any) -> list[Event]:
 
 # Rasa's own, captured once: ``apply`` may run again and must not wrap its own wrapper.
 _ORIGINAL_SERVE_APPLICATION = rasa.core.run.serve_application
+_ORIGINAL_CLOSE_RESOURCES = rasa.core.run.close_resources
+_ORIGINAL_SESSION = EndpointConfig.session
 
 
 def apply() -> None:
@@ -255,5 +273,8 @@ def apply() -> None:
     rasa.core.run.serve_application = preload.sharing_encoders(_ORIGINAL_SERVE_APPLICATION)
     RemoteAction.run = _run_remote_action
     Agent._create_tracker_store = staticmethod(faults.tracker_store_as_it_is)
+    rasa.core.processor.DaskGraphRunner = SequentialGraphRunner
+    EndpointConfig.session = http_sessions.kept_session
+    rasa.core.run.close_resources = http_sessions.closing_sessions(_ORIGINAL_CLOSE_RESOURCES)
     MessageProcessor.parse_message = parse_in_context
     rasa.core.test._predict_tracker_actions = predict_stories_in_context
