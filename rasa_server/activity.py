@@ -63,10 +63,20 @@ def create_tables(engine: sa.engine.Engine) -> None:
     metadata.create_all(engine)
 
 
+# Each table's INSERT per database dialect, built once: a statement made anew for every
+# message cost SQLAlchemy more to build and compile than the database took to run it.
+_INSERTS: dict[tuple[str, str], Any] = {}
+
+
 def _insert(engine: sa.engine.Engine, table: sa.Table) -> Any:
-    """An INSERT that skips a row already there (a turn saved twice is recorded once)."""
-    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table).on_conflict_do_nothing()
+    """An INSERT that skips a row already there (a turn saved twice is recorded once); its
+    values are passed as parameters when it is executed."""
+    key = (engine.dialect.name, table.name)
+    statement = _INSERTS.get(key)
+    if statement is None:
+        dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+        statement = _INSERTS[key] = dialect.insert(table).on_conflict_do_nothing()
+    return statement
 
 
 def _row(conversation: str, turn: Turn) -> dict[str, Any]:
@@ -99,20 +109,21 @@ def record(connection: sa.engine.Connection, sender_id: str, events: Sequence[Ma
     engine = connection.engine
     added = 0
     for turn in found:
-        added += connection.execute(_insert(engine, TURNS).values(**_row(conversation, turn))).rowcount or 0
+        added += connection.execute(_insert(engine, TURNS), _row(conversation, turn)).rowcount or 0
         feedback = turn.feedback
         if feedback is None or feedback.status != "counted":
             continue
         counted = connection.execute(
-            _insert(engine, FEEDBACK).values(
-                conversation=conversation,
-                answer_id=feedback.answer,
-                at=feedback.at,
-                helpful=feedback.helpful,
-                topic=feedback.topic,
-                route=feedback.route,
-                channel=turn.channel,
-            )
+            _insert(engine, FEEDBACK),
+            {
+                "conversation": conversation,
+                "answer_id": feedback.answer,
+                "at": feedback.at,
+                "helpful": feedback.helpful,
+                "topic": feedback.topic,
+                "route": feedback.route,
+                "channel": turn.channel,
+            },
         ).rowcount
         if counted and not feedback.helpful:
             connection.execute(

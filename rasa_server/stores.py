@@ -115,6 +115,15 @@ class ConversationTable(MutableMapping[str, str]):
             sa.Column("tracker", sa.Text, nullable=False),
             sa.Column("updated_at", sa.Float, nullable=False, index=True),
         )
+        # The statements of every message, built once (their values are parameters).
+        sender = self.table.c.sender_id == sa.bindparam("sender")
+        self._read = sa.select(self.table.c.tracker).where(sender)
+        self._update = (
+            self.table.update()
+            .where(sender)
+            .values(tracker=sa.bindparam("new_tracker"), updated_at=sa.bindparam("new_updated_at"))
+        )
+        self._insert = self.table.insert()
         # Where, for errors and logs: the URL without its password.
         self.where = url.render_as_string(hide_password=True)
         with self.reachable():
@@ -135,9 +144,7 @@ class ConversationTable(MutableMapping[str, str]):
 
     def __getitem__(self, sender_id: str) -> str:
         with self.reachable(), self.engine.connect() as connection:
-            row = connection.execute(
-                sa.select(self.table.c.tracker).where(self.table.c.sender_id == sender_id)
-            ).first()
+            row = connection.execute(self._read, {"sender": sender_id}).first()
         if row is None:
             raise KeyError(sender_id)
         return str(row[0])
@@ -157,13 +164,31 @@ class ConversationTable(MutableMapping[str, str]):
         return found is not None
 
     def __setitem__(self, sender_id: str, tracker: str) -> None:
-        values = {"tracker": tracker, "updated_at": time.time()}
         with self.reachable(), self.engine.begin() as connection:
-            updated = connection.execute(
-                self.table.update().where(self.table.c.sender_id == sender_id).values(**values)
-            ).rowcount
-            if not updated:
-                connection.execute(self.table.insert().values(sender_id=sender_id, **values))
+            self._write(connection, sender_id, tracker)
+
+    def _write(self, connection: sa.engine.Connection, sender_id: str, tracker: str) -> None:
+        now = time.time()
+        updated = connection.execute(
+            self._update, {"sender": sender_id, "new_tracker": tracker, "new_updated_at": now}
+        ).rowcount
+        if not updated:
+            connection.execute(self._insert, {"sender_id": sender_id, "tracker": tracker, "updated_at": now})
+
+    def save(self, sender_id: str, tracker: str, latest: list[dict[str, Any]]) -> None:
+        """Write the conversation and, for a turn the bot replied to (``latest``, its events),
+        the clinic's record of it, in one transaction. When the record fails, the
+        conversation is written alone and the failure logged: the patient's reply never
+        depends on the clinic's record."""
+        if latest:
+            try:
+                with self.reachable(), self.engine.begin() as connection:
+                    self._write(connection, sender_id, tracker)
+                    activity.record(connection, sender_id, latest)
+                return
+            except (StoreUnavailable, sa.exc.SQLAlchemyError):
+                logger.exception("The clinic's record of a message could not be written")
+        self[sender_id] = tracker
 
     def __delitem__(self, sender_id: str) -> None:
         with self.reachable(), self.engine.begin() as connection:
@@ -190,15 +215,6 @@ class ConversationTable(MutableMapping[str, str]):
             return int(
                 connection.execute(self.table.delete().where(self.table.c.updated_at < cutoff)).rowcount
             )
-
-    def record(self, sender_id: str, events: list[dict[str, Any]]) -> None:
-        """Record the latest turn for the clinic (rasa_server/activity.py). A failure is
-        logged and never fails the patient's reply: the conversation itself is saved."""
-        try:
-            with self.reachable(), self.engine.begin() as connection:
-                activity.record(connection, sender_id, events)
-        except (StoreUnavailable, sa.exc.SQLAlchemyError):
-            logger.exception("The clinic's record of a message could not be written")
 
 
 class ConversationStore(InMemoryTrackerStore):
@@ -242,11 +258,11 @@ class ConversationStore(InMemoryTrackerStore):
         return self.purge()
 
     async def save(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's own (events to the broker, the serialised tracker to the table), with the
+        clinic's record of the latest turn written in the same transaction."""
         self.purge_if_due()
-        await super().save(tracker)
-        latest = _latest_turn(tracker)
-        if latest:
-            self.store.record(tracker.sender_id, latest)
+        await self.stream_events(tracker)
+        self.store.save(tracker.sender_id, self.serialise_tracker(tracker), _latest_turn(tracker))
 
     async def _retrieve(self, sender_id: str, fetch_all_sessions: bool) -> DialogueStateTracker | None:
         """Rasa's own, reading the row once (it asks ``in`` and then reads: two queries)."""

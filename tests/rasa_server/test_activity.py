@@ -87,8 +87,8 @@ def filled(store_url: str) -> ConversationTable:
     table = ConversationTable(sa.engine.make_url(store_url))
     for sender, saved in _conversations().items():
         for events in saved:
-            table.record(sender, events)
-            table.record(sender, events)  # Rasa saves a conversation more than once a turn
+            table.save(sender, "{}", events)
+            table.save(sender, "{}", events)  # Rasa saves a conversation more than once a turn
     return table
 
 
@@ -197,3 +197,32 @@ def test_the_action_and_the_records_agree_on_feedback() -> None:
     judged = judge_feedback([event for turn in saved for event in turn])
     recorded = [turn[1]["metadata"]["reply"]["feedback"] for turn in saved[1:3]]
     assert [feedback_facts(f) for f in judged] == recorded
+
+
+def test_a_turn_and_its_record_are_written_in_one_transaction(tmp_path: Path) -> None:
+    table = ConversationTable(sa.engine.make_url(f"sqlite:///{tmp_path / 'conversations.db'}"))
+    commits: list[int] = []
+    sa.event.listen(table.engine, "commit", lambda connection: commits.append(1))
+    sender, [events, *_] = next(iter(_conversations().items()))
+    table.save(sender, '{"events": []}', events)
+    assert len(commits) == 1
+    assert table[sender] == '{"events": []}'
+    with table.engine.connect() as connection:
+        assert activity.summary(connection, NOW - 30 * DAY)["messages"] == 1
+
+
+def test_a_record_that_fails_leaves_the_conversation_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    table = ConversationTable(sa.engine.make_url(f"sqlite:///{tmp_path / 'conversations.db'}"))
+
+    def failing(connection: sa.engine.Connection, sender_id: str, events: Any) -> int:
+        raise sa.exc.OperationalError("INSERT INTO turns", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(activity, "record", failing)
+    sender, [events, *_] = next(iter(_conversations().items()))
+    table.save(sender, '{"events": [1]}', events)
+    assert table[sender] == '{"events": [1]}'
+    assert "The clinic's record of a message could not be written" in caplog.text
+    with table.engine.connect() as connection:
+        assert activity.summary(connection, NOW - 30 * DAY)["messages"] == 0
