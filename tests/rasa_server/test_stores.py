@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import sqlite3
 import time
@@ -262,3 +263,24 @@ def test_locks_in_a_real_redis_keep_one_conversations_messages_in_order(tmp_path
         assert tickets == list(range(6))
         stores[1].delete_lock("patient-1")
         assert _two_messages_of_one_conversation(stores[0], stores[1], "patient-2") == IN_ORDER
+
+
+def test_a_conversation_is_stored_as_rasas_own_json_and_read_back_exactly(embedded_database: Path) -> None:
+    store = ConversationStore(Domain.empty())
+    events = [
+        ActionExecuted("action_listen", timestamp=1764950400.123456),
+        UserUttered(
+            "¿cuánto cuesta? 💉 https://clinic.example/precios",
+            {"name": "faq_cost", "confidence": 0.30000000000000004},
+            metadata={"previous_topic": None, "ranking": [0.1, 1e-7]},
+        ),
+        BotUttered("Depende de la clínica / del médico.", {"custom": {"topics": ["cost"], "score": 0.5}}),
+        ActionExecuted("action_listen"),
+    ]
+    tracker = DialogueStateTracker.from_events("patient-1", events)
+    serialised = store.serialise_tracker(tracker)
+    assert json.loads(serialised) == json.loads(json.dumps(tracker.as_dialogue().as_dict()))  # Rasa's own
+    asyncio.run(store.save(tracker))
+    read = asyncio.run(store.retrieve_full_tracker("patient-1"))
+    assert read is not None and list(read.events) == list(tracker.events)
+    assert [e.as_dict() for e in read.events] == [e.as_dict() for e in tracker.events]
