@@ -181,7 +181,8 @@ class ConversationTable(MutableMapping[str, str]):
         """Write the conversation and, for a turn the bot replied to (``latest``, its events),
         the clinic's record of it, in one transaction. When the record fails, the
         conversation is written alone and the failure logged: the patient's reply never
-        depends on the clinic's record."""
+        depends on the clinic's record. A database that cannot be reached fails that second
+        write too, with ``StoreUnavailable``, as any write does."""
         if latest:
             try:
                 with self.reachable(), self.engine.begin() as connection:
@@ -189,7 +190,10 @@ class ConversationTable(MutableMapping[str, str]):
                     activity.record(connection, sender_id, latest)
                 return
             except (StoreUnavailable, sa.exc.SQLAlchemyError):
-                logger.exception("The clinic's record of a message could not be written")
+                logger.exception(
+                    "The conversation and the clinic's record of its latest message could not be "
+                    "written together; writing the conversation alone, without the record"
+                )
         self[sender_id] = tracker
 
     def __delitem__(self, sender_id: str) -> None:
