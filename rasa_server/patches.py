@@ -78,7 +78,8 @@ Fixes made by subclassing, not by patching (each is a channel or store that
 ``channels/socketio.py`` awaits python-socketio's ``enter_room`` (a coroutine since 5.10,
 never awaited by Rasa 3.6.21, so session persistence lost every reply), ``channels/rest.py``
 ends a streamed reply when the bot fails (Rasa's stream waited forever), and
-``rasa_server/stores.py`` reads a conversation with one query and never falls back to memory.
+``rasa_server/stores.py`` reads a conversation with one query, writes it with ujson in
+one transaction with the clinic's record of the turn, and never falls back to memory.
 """
 
 from __future__ import annotations
