@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from bot import language
 from bot.language import detect, served_hint
 
 
@@ -51,3 +54,23 @@ def test_a_message_clearly_in_another_language_is_in_no_served_one(text: str) ->
 
 def test_a_short_message_in_another_language_is_not_refused() -> None:
     assert detect("merci", conversation="en").language == "en"  # too short to be sure
+
+
+def test_lingua_reads_a_message_once_when_both_components_ask(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = language.detector()
+    read: list[str] = []
+
+    class Counting:
+        def compute_language_confidence_values(self, text: str) -> Any:
+            read.append(text)
+            return real.compute_language_confidence_values(text)
+
+    monkeypatch.setattr(language, "detector", Counting)
+    language.confidence_values.cache_clear()
+    try:
+        # The topic reader, then the language reader, with the conversation's language.
+        assert detect("¿cuánto cuesta?").language == detect("¿cuánto cuesta?", "es").language == "es"
+        assert detect("how much is it for the whole scalp").language == "en"
+        assert read == ["¿cuánto cuesta?", "how much is it for the whole scalp"]
+    finally:
+        language.confidence_values.cache_clear()
