@@ -16,22 +16,21 @@ from rasa_server import http_sessions, patches
 SESSION = patches._ORIGINAL_SESSION
 
 
-async def _serve(ports: list[int]) -> tuple[web.AppRunner, str]:
-    """An action server stand-in on a free port that records each caller's port (one per
-    connection) and answers with what it was sent."""
+async def _serve(ports: list[int], port: int = 0, reply: str = "echo") -> tuple[web.AppRunner, str]:
+    """An action server stand-in on ``port`` (0: a free one) that records each caller's port
+    (one per connection) and answers ``{reply: what it was sent}``."""
 
     async def webhook(request: web.Request) -> web.Response:
         ports.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
-        return web.json_response({"echo": await request.json()})
+        return web.json_response({reply: await request.json()})
 
     app = web.Application()
     app.router.add_post("/webhook", webhook)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}/webhook"
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
 
 
 async def _calls(count: int, session: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[int]]:
@@ -71,26 +70,18 @@ def test_a_restarted_server_is_called_on_a_new_connection(monkeypatch: pytest.Mo
         with pytest.raises(aiohttp.ClientError):
             await endpoint.request(json={"n": 2})
         # ... and comes back on the same port
-        app_ports: list[int] = []
-        again = web.Application()
-
-        async def webhook(request: web.Request) -> web.Response:
-            app_ports.append(1)
-            return web.json_response({"again": await request.json()})
-
-        again.router.add_post("/webhook", webhook)
-        restarted = web.AppRunner(again)
-        await restarted.setup()
-        await web.TCPSite(restarted, "127.0.0.1", int(url.split(":")[2].split("/")[0])).start()
+        again_ports: list[int] = []
+        restarted, again_url = await _serve(again_ports, int(url.split(":")[2].split("/")[0]), "again")
+        assert again_url == url
         try:
-            return [first, await endpoint.request(json={"n": 3}), app_ports]
+            return [first, await endpoint.request(json={"n": 3}), again_ports]
         finally:
             await http_sessions.close_sessions()
             await restarted.cleanup()
 
     first, second, called = asyncio.run(scenario())
     assert first == {"echo": {"n": 1}}
-    assert second == {"again": {"n": 3}} and called == [1]
+    assert second == {"again": {"n": 3}} and len(called) == 1
 
 
 def test_each_endpoint_setting_and_each_loop_has_its_own_session_closed_at_stop() -> None:
