@@ -39,7 +39,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -485,8 +485,11 @@ class CombinedEncoder:
         """Normalised float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        vectors = np.hstack([part.encode(texts) for part in self.parts])
-        return np.asarray(vectors / np.sqrt(len(self.parts)), dtype=np.float32)
+        return self.combine([part.encode(texts) for part in self.parts])
+
+    def combine(self, vectors: Sequence[np.ndarray]) -> np.ndarray:
+        """The whole vectors from each model's own (in the order of ``parts``)."""
+        return np.asarray(np.hstack(vectors) / np.sqrt(len(self.parts)), dtype=np.float32)
 
     def model_vectors(self, vectors: np.ndarray, name: str) -> np.ndarray:
         """The vectors of the model ``name`` alone, cut from combined ones: each of length 1,
@@ -498,6 +501,61 @@ class CombinedEncoder:
                 return np.ascontiguousarray(cut, dtype=np.float32)
             start += part.dimension
         raise EmbeddingError(f"the embedding {self.name!r} has no model {name!r}")
+
+
+class LazyVectors:
+    """Texts' vectors from an encoder, each of its networks run only when a reading first
+    needs it: one model's part (``model``) for a classifier that reads that model alone, all
+    of them (``whole``) for one that reads them side by side and for the nearest questions.
+    The values are exactly the encoder's ``encode`` and ``model_vectors``'s.
+
+    ``on_run`` is called with the model's name and the texts each time a network runs.
+    """
+
+    def __init__(
+        self,
+        encoder: Any,
+        texts: Sequence[str],
+        on_run: Callable[[str, Sequence[str]], None] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.texts = list(texts)
+        self._on_run = on_run
+        self._own: dict[str, np.ndarray] = {}  # each model's vectors, as it gives them
+        self._whole: np.ndarray | None = None
+
+    def _parts(self) -> tuple[Any, ...]:
+        return self.encoder.parts if isinstance(self.encoder, CombinedEncoder) else (self.encoder,)
+
+    def _run(self, part: Any) -> np.ndarray:
+        vectors = self._own.get(part.name)
+        if vectors is None:
+            if self._on_run is not None:
+                self._on_run(part.name, self.texts)
+            vectors = self._own[part.name] = part.encode(self.texts)
+        return vectors
+
+    def whole(self) -> np.ndarray:
+        """The encoder's vectors of the texts (every network run, each once)."""
+        if self._whole is None:
+            vectors = [self._run(part) for part in self._parts()]
+            combined = isinstance(self.encoder, CombinedEncoder)
+            self._whole = self.encoder.combine(vectors) if combined else vectors[0]
+        return self._whole
+
+    def model(self, name: str) -> np.ndarray:
+        """The vectors of the model ``name`` alone, as ``model_vectors`` cuts them from the
+        whole; only that model's network is run for them."""
+        if not isinstance(self.encoder, CombinedEncoder):
+            return model_vectors(self.encoder, self.whole(), name)
+        if self._whole is not None:
+            return self.encoder.model_vectors(self._whole, name)
+        part = next((p for p in self.encoder.parts if p.name == name), None)
+        if part is None:
+            raise EmbeddingError(f"the embedding {self.encoder.name!r} has no model {name!r}")
+        # Scaled as in the whole, then back: the same float32 values as cutting the whole.
+        share = np.asarray(self._run(part) / np.sqrt(len(self.encoder.parts)), dtype=np.float32)
+        return np.ascontiguousarray(share * np.sqrt(len(self.encoder.parts)), dtype=np.float32)
 
 
 def model_vectors(encoder: object, vectors: np.ndarray, name: str) -> np.ndarray:

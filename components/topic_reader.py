@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 READING_KEY = "reading"
 CLASSIFIER_DIR = "classifier"
 INDEX_DIR = "index"
+FIRST_LOOK_DIR = f"{CLASSIFIER_DIR}_first_look"
 
 
 def reading_data(reading: Reading) -> dict[str, Any]:
@@ -79,6 +80,7 @@ def reading_thresholds(config: dict[str, Any]) -> ReadingThresholds:
         own_reading_by_language=_by_language(config, "clear_reading"),
         doubtful=float(config["doubtful_threshold"]),
         doubtful_by_language=_by_language(config, "doubtful_reading"),
+        first_look_sure=float(config["first_look"].get("sure_reading", ReadingThresholds().first_look_sure)),
     )
 
 
@@ -101,19 +103,31 @@ def classifier_config(config: dict[str, Any]) -> ClassifierConfig:
     return ClassifierConfig(c=float(config["c"]), vector_weight=float(config["vector_weight"]))
 
 
+def _own_config(config: dict[str, Any], settings: dict[str, Any]) -> tuple[str, ClassifierConfig]:
+    """The model a classifier of its own reads, and its settings (what they leave out, the
+    reader's; ``max_iter``, the fit's steps, the classifier's default)."""
+    defaults = ClassifierConfig()
+    return (
+        str(settings["model"]),
+        ClassifierConfig(
+            c=float(settings.get("c", config["c"])),
+            vector_weight=float(settings.get("vector_weight", config["vector_weight"])),
+            max_iter=int(settings.get("max_iter", defaults.max_iter)),
+        ),
+    )
+
+
 def language_configs(config: dict[str, Any]) -> dict[str, tuple[str, ClassifierConfig]]:
-    """Each language read by a classifier of its own: the model it reads, its settings
-    (what it leaves out, the reader's)."""
+    """Each language read by a classifier of its own: the model it reads, its settings."""
     return {
-        language: (
-            str(settings["model"]),
-            ClassifierConfig(
-                c=float(settings.get("c", config["c"])),
-                vector_weight=float(settings.get("vector_weight", config["vector_weight"])),
-            ),
-        )
+        language: _own_config(config, settings)
         for language, settings in config["language_classifiers"].items()
     }
+
+
+def first_look_config(config: dict[str, Any]) -> tuple[str, ClassifierConfig] | None:
+    """The first look's model and settings, or None when the configuration has none."""
+    return _own_config(config, config["first_look"]) if config["first_look"] else None
 
 
 def project_config(path: Path = PROJECT_DIR / "config.yml") -> dict[str, Any]:
@@ -145,6 +159,11 @@ class TopicReader(GraphComponent):
             # (the probability at which its reading counts as clear) and doubtful_reading
             # (its doubtful_threshold)}}; config.yml names Spanish's.
             "language_classifiers": {},
+            # A classifier on one of the models alone that reads the other messages first
+            # (bot/reading.py): {model, and optionally c, vector_weight, max_iter (its fit's
+            # steps) and sure_reading (the probability from which its reading is taken)};
+            # empty: none.
+            "first_look": {},
         }
 
     @classmethod
@@ -159,21 +178,31 @@ class TopicReader(GraphComponent):
                 f"{cls.__name__}: language_classifiers must map languages, not {own!r}"
             )
         for language, settings in own.items():
-            if not isinstance(settings, dict) or settings.get("model") not in names:
-                raise InvalidConfigException(
-                    f"{cls.__name__}: the classifier for {language!r} must name one of the embedding's "
-                    f"models ({', '.join(names)}) as its model, not {settings!r}"
-                )
-            for key in ("c", "vector_weight", "clear_reading"):
-                value = settings.get(key, merged.get(key, ReadingThresholds().own_reading))
-                if not _is_number(value) or value <= 0:
-                    raise InvalidConfigException(
-                        f"{cls.__name__}: the classifier for {language!r} needs a number {key} > 0, "
-                        f"not {value!r}"
-                    )
+            cls._check_own(f"the classifier for {language!r}", settings, merged, names, "clear_reading")
             if "doubtful_reading" in settings:
                 cls._check_probability(f"doubtful_reading of {language!r}", settings["doubtful_reading"])
+        first_look = merged["first_look"]
+        if first_look:
+            cls._check_own("the first look", first_look, merged, names)
+            cls._check_probability("the first look's sure_reading", first_look.get("sure_reading", 0.8))
         cls._check_probability("doubtful_threshold", merged["doubtful_threshold"])
+
+    @classmethod
+    def _check_own(
+        cls, what: str, settings: object, merged: dict[str, Any], names: list[str], *extra: str
+    ) -> None:
+        """A classifier of its own names one of the embedding's models and positive numbers."""
+        if not isinstance(settings, dict) or settings.get("model") not in names:
+            raise InvalidConfigException(
+                f"{cls.__name__}: {what} must name one of the embedding's models "
+                f"({', '.join(names)}) as its model, not {settings!r}"
+            )
+        for key in ("c", "vector_weight", "max_iter", *extra):
+            value = settings.get(key, merged.get(key, ReadingThresholds().own_reading))
+            if not _is_number(value) or value <= 0:
+                raise InvalidConfigException(
+                    f"{cls.__name__}: {what} needs a number {key} > 0, not {value!r}"
+                )
 
     @classmethod
     def _check_probability(cls, key: str, value: object) -> None:
@@ -237,11 +266,14 @@ class TopicReader(GraphComponent):
             self._classifier_config(),
             self._thresholds(),
             self._language_configs(),
+            first_look_config(self.config),
         )
         with self._model_storage.write_to(self._resource) as directory:
             self.reader.classifier.save(directory / CLASSIFIER_DIR)
             for language, own in self.reader.by_language.items():
                 own.classifier.save(directory / f"{CLASSIFIER_DIR}_{language}")
+            if self.reader.first_look is not None:
+                self.reader.first_look.classifier.save(directory / FIRST_LOOK_DIR)
             save_index(self.reader.index, directory / INDEX_DIR)
         logger.info(
             "Trained the topic reader on %d examples; %d questions in its index.",
@@ -269,9 +301,21 @@ class TopicReader(GraphComponent):
                 )
                 for language, (model, _) in component._language_configs().items()
             }
+            first = first_look_config(component.config)
+            first_look = (
+                LanguageClassifier(first[0], IntentClassifier.load(directory / FIRST_LOOK_DIR))
+                if first
+                else None
+            )
             index = load_index(directory / INDEX_DIR, knowledge, component.config["model"])
         component.reader = Reader(
-            component.encoder, classifier, index, knowledge, component._thresholds(), by_language=by_language
+            component.encoder,
+            classifier,
+            index,
+            knowledge,
+            component._thresholds(),
+            by_language=by_language,
+            first_look=first_look,
         )
         warm_up()  # a time said after an aftercare answer is read with the date parser
         return component

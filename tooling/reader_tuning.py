@@ -23,7 +23,7 @@ from bot.knowledge import KnowledgeBase
 from bot.reading import FALLBACK_INTENT, Reader, ReadingThresholds, train_reader
 from bot.retrieval import Thresholds, decide
 from bot.safety import EMERGENCY_INTENT, SafetyRules
-from components.topic_reader import classifier_config, language_configs, reading_thresholds
+from components.topic_reader import classifier_config, first_look_config, language_configs, reading_thresholds
 from tooling.evaluation import (
     EMERGENCY,
     EVAL_SETS,
@@ -168,6 +168,7 @@ def tune(
     encoder = load_encoder(str(reader_config["model"]))
     examples = [(text, intent) for intent, texts in knowledge.intent_examples.items() for text in texts]
     own = language_configs(reader_config)
+    first_look = first_look_config(reader_config)  # not varied: it reads only what it is sure of
     configured = reading_thresholds(reader_config)  # what the grid does not vary (clear readings)
     trials = []
     for c, weight in itertools.product(grid["c"], grid["vector_weight"]):
@@ -178,7 +179,7 @@ def tune(
         else:
             main = varied
         started = time.perf_counter()
-        reader = train_reader(knowledge, encoder, examples, main, configured, by_language)
+        reader = train_reader(knowledge, encoder, examples, main, configured, by_language, first_look)
         seconds = time.perf_counter() - started
         for answer_at, part, context, retrieval_answer in itertools.product(
             grid["answer"],

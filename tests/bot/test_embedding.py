@@ -20,7 +20,14 @@ import numpy as np
 import pytest
 
 import bot.embedding as embedding
-from bot.embedding import CombinedEncoder, EmbeddingError, SentenceEncoder, model_vectors, resolve_model_path
+from bot.embedding import (
+    CombinedEncoder,
+    EmbeddingError,
+    LazyVectors,
+    SentenceEncoder,
+    model_vectors,
+    resolve_model_path,
+)
 from bot.settings import PROJECT_DIR
 
 MODEL = "all-MiniLM-L6-v2"
@@ -271,3 +278,44 @@ def test_one_models_vectors_are_cut_from_the_combined_ones() -> None:
         model_vectors(combined, vectors, "third")
     with pytest.raises(EmbeddingError):
         model_vectors(first, vectors, "second")
+
+
+class _Counted(_Part):
+    """A ``_Part`` that records the texts of each run."""
+
+    def __init__(self, name: str, vector: list[float]) -> None:
+        super().__init__(name, vector)
+        self.runs: list[list[str]] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.runs.append(list(texts))
+        return super().encode(texts)
+
+
+def test_lazy_vectors_run_each_network_once_and_only_when_needed() -> None:
+    first, second = _Counted("first", [3.0, 4.0]), _Counted("second", [1.0, 2.0, 2.0])
+    combined = CombinedEncoder("first+second", [first, second])  # type: ignore[list-item]
+    expected = combined.encode(["a", "b"])
+    first.runs.clear()
+    second.runs.clear()
+    reported: list[tuple[str, list[str]]] = []
+    lazy = LazyVectors(combined, ["a", "b"], lambda model, texts: reported.append((model, list(texts))))
+    part = lazy.model("first")
+    assert first.runs == [["a", "b"]] and second.runs == []  # the other network has not run
+    # Bit for bit what is cut from the encoder's own vectors.
+    assert np.array_equal(part, model_vectors(combined, expected, "first"))
+    assert np.array_equal(lazy.whole(), expected)
+    assert np.array_equal(lazy.model("second"), model_vectors(combined, expected, "second"))
+    assert first.runs == [["a", "b"]] and second.runs == [["a", "b"]]  # each network once
+    assert reported == [("first", ["a", "b"]), ("second", ["a", "b"])]
+    with pytest.raises(EmbeddingError):
+        LazyVectors(combined, ["a"]).model("third")
+
+
+def test_lazy_vectors_of_one_model_are_all_of_its_vectors() -> None:
+    single = _Counted("first", [3.0, 4.0])
+    lazy = LazyVectors(single, ["a"])
+    assert np.array_equal(lazy.model("first"), single.encode(["a"])) and lazy.whole() is lazy.model("first")
+    assert len(single.runs) == 2  # the one run of the lazy vectors, and the one above
+    with pytest.raises(EmbeddingError):
+        lazy.model("second")

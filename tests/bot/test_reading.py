@@ -23,7 +23,13 @@ from bot.reading import (
     question_parts,
     train_reader,
 )
-from components.topic_reader import classifier_config, language_configs, project_config, reading_thresholds
+from components.topic_reader import (
+    classifier_config,
+    first_look_config,
+    language_configs,
+    project_config,
+    reading_thresholds,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +45,7 @@ def reader() -> Reader:
         classifier_config(settings),
         reading_thresholds(settings),
         language_configs(settings),
+        first_look_config(settings),
     )
 
 
@@ -109,15 +116,65 @@ def test_what_asks_something(text: str, asking: bool) -> None:
     assert asks(text) is asking
 
 
-def test_a_plain_question_is_embedded_once(reader: Reader) -> None:
-    embedded: list[Sequence[str]] = []
-    counting = Reader(
-        reader.encoder, reader.classifier, reader.index, reader.knowledge, reader.thresholds, embedded.append
-    )
+def _counting(reader: Reader, **changes: Any) -> tuple[Reader, list[tuple[str, list[str]]]]:
+    """The reader (with ``changes``) recording each network's runs: (model, texts)."""
+    runs: list[tuple[str, list[str]]] = []
+    return replace(reader, on_embed=lambda model, texts: runs.append((model, list(texts))), **changes), runs
+
+
+MINILM, E5 = "all-MiniLM-L6-v2", "multilingual-e5-small"
+
+
+def test_a_clear_english_question_runs_only_the_first_looks_network(reader: Reader) -> None:
+    assert reader.first_look is not None and reader.first_look.model == MINILM  # config.yml's
+    counting, runs = _counting(reader)
     reading = counting.read("how much does mesotherapy cost?")
-    assert embedded == [["how much does mesotherapy cost?"]]
+    assert runs == [(MINILM, ["how much does mesotherapy cost?"])]
     # Answered: no nearest questions are searched, as no reply offers them.
     assert reading.topics == ("cost",) and reading.candidates == ()
+    # Without the first look, both networks run for it, each once, and the reading is the same.
+    alone, runs = _counting(reader, first_look=None)
+    assert alone.read("how much does mesotherapy cost?").topics == ("cost",)
+    assert sorted(model for model, _ in runs) == [MINILM, E5]
+
+
+def test_an_out_of_scope_question_runs_both_networks_once_for_its_nearest_questions(reader: Reader) -> None:
+    counting, runs = _counting(reader)
+    reading = counting.read("what's the weather like tomorrow in Madrid?")
+    assert reading.intent == OUT_OF_SCOPE_INTENT and len(reading.candidates) == 3
+    assert sorted(model for model, _ in runs) == [MINILM, E5]
+
+
+def test_a_spanish_question_runs_only_its_classifiers_network(reader: Reader) -> None:
+    counting, runs = _counting(reader)
+    assert counting.read("¿cuánto cuesta una sesión?").topics == ("cost",)
+    assert runs == [(E5, ["¿cuánto cuesta una sesión?"])]
+
+
+@pytest.mark.parametrize(
+    ("first", "confidence", "taken"),
+    [
+        ("faq_pain", 0.85, True),  # sure: the first look's reading
+        ("faq_pain", 0.7, False),  # not sure: the pair's
+        ("out_of_scope", 0.95, False),  # out of scope is always the pair's to say
+        ("emergency", 0.95, False),  # and so is an emergency
+    ],
+)
+def test_the_first_looks_reading_is_taken_only_when_sure_of_a_topic_or_small_talk(
+    reader: Reader, first: str, confidence: float, taken: bool
+) -> None:
+    assert reader.first_look is not None
+    intents = reader.classifier.intents
+    looking = LanguageClassifier(MINILM, _Fixed(intents, first, confidence))  # type: ignore[arg-type]
+    counting, runs = _counting(
+        reader,
+        classifier=_Fixed(intents, "faq_cost", 0.9),
+        first_look=looking,
+        thresholds=replace(reader.thresholds, first_look_sure=0.8),
+    )
+    reading = counting.read("how much is it, roughly?")
+    assert reading.topics == (("pain",) if taken else ("cost",))
+    assert sorted(model for model, _ in runs) == ([MINILM] if taken else [MINILM, E5])
 
 
 class _Recording:

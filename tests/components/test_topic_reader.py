@@ -18,6 +18,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.conversation import PREVIOUS_TOPIC_KEY
+from bot.embedding import CombinedEncoder
 from bot.settings import PROJECT_DIR
 from components.topic_reader import READING_KEY, TopicReader, reading_thresholds
 
@@ -28,6 +29,7 @@ CONFIG = {
     "part_threshold": 0.4,
     "context_weight": 4,
     "language_classifiers": {"es": {"model": "multilingual-e5-small", "c": 60, "vector_weight": 1}},
+    "first_look": {"model": "all-MiniLM-L6-v2", "sure_reading": 0.8, "max_iter": 100},
 }
 
 
@@ -65,17 +67,28 @@ def test_the_loaded_reader_sets_intent_ranking_and_reading(loaded: TopicReader) 
     assert set(message.as_dict(only_output_properties=True)) >= {INTENT, INTENT_RANKING_KEY, READING_KEY}
 
 
-def test_each_message_is_embedded_once(loaded: TopicReader, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Sequence[str]] = []
-    encode = loaded.encoder.encode
+def test_each_network_runs_at_most_once_per_message(
+    loaded: TopicReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[tuple[str, list[str]]] = []
+    assert isinstance(loaded.encoder, CombinedEncoder)  # config.yml's pair
+    for part in loaded.encoder.parts:
+        encode = part.encode
 
-    def counting(texts: Sequence[str]) -> np.ndarray:
-        calls.append(list(texts))
-        return encode(texts)
+        def counting(texts: Sequence[str], name: str = part.name, encode: Any = encode) -> np.ndarray:
+            runs.append((name, list(texts)))
+            return np.asarray(encode(texts))
 
-    monkeypatch.setattr(loaded.encoder, "encode", counting)
+        monkeypatch.setattr(part, "encode", counting)
     _parsed(loaded, "when can I wash my hair after the treatment?")
-    assert calls == [["when can I wash my hair after the treatment?"]]
+    # A clear question: the first look's network alone.
+    assert runs == [("all-MiniLM-L6-v2", ["when can I wash my hair after the treatment?"])]
+    runs.clear()
+    _parsed(loaded, "and then what")  # unsure: the whole vector, for the nearest questions too
+    assert sorted(runs) == [
+        ("all-MiniLM-L6-v2", ["and then what"]),
+        ("multilingual-e5-small", ["and then what"]),
+    ]
 
 
 def test_the_previous_topic_from_the_metadata_reads_a_follow_up(loaded: TopicReader) -> None:
@@ -112,19 +125,53 @@ def test_a_model_saved_as_files_has_no_pickle(
     model_storage, resource = storage
     with model_storage.read_from(resource) as directory:
         files = sorted(p.name for p in Path(directory).rglob("*") if p.is_file())
-    assert files == sorted(["classifier.json", "classifier.npz"] * 2 + ["index.json", "vectors.npy"])
+    assert files == sorted(["classifier.json", "classifier.npz"] * 3 + ["index.json", "vectors.npy"])
+
+
+def _saved(storage: tuple[LocalModelStorage, Resource], classifier: str) -> bool:
+    """Whether the trained model holds the weights of the classifier saved as ``classifier``."""
+    model_storage, resource = storage
+    with model_storage.read_from(resource) as directory:
+        return (Path(directory) / classifier / "classifier.npz").is_file()
 
 
 def test_spanish_is_read_by_its_own_classifier_saved_and_loaded(
     storage: tuple[LocalModelStorage, Resource], loaded: TopicReader
 ) -> None:
-    model_storage, resource = storage
-    with model_storage.read_from(resource) as directory:
-        assert (Path(directory) / "classifier_es" / "classifier.npz").is_file()
+    assert _saved(storage, "classifier_es")
     assert loaded.reader is not None
     spanish = loaded.reader.by_language["es"]
     assert spanish.model == "multilingual-e5-small" and spanish.classifier.config.c == 60
     assert _parsed(loaded, "¿cuánto cuesta una sesión?").get(READING_KEY)["topics"] == ["cost"]
+
+
+def test_the_first_look_is_saved_and_loaded(
+    storage: tuple[LocalModelStorage, Resource], loaded: TopicReader
+) -> None:
+    assert _saved(storage, "classifier_first_look")
+    assert loaded.reader is not None and loaded.reader.first_look is not None
+    assert loaded.reader.first_look.model == "all-MiniLM-L6-v2"
+    first = loaded.reader.first_look.classifier.config
+    assert first.c == CONFIG["c"] and first.max_iter == 100  # the reader's C, unless its own
+    assert loaded.reader.thresholds.first_look_sure == 0.8
+
+
+@pytest.mark.parametrize(
+    "first_look",
+    [
+        {"model": "all-MiniLM-L12-v2"},  # not one of the embedding's models
+        {"c": 10},
+        {"model": "all-MiniLM-L6-v2", "c": 0},
+        {"model": "all-MiniLM-L6-v2", "max_iter": 0},
+        {"model": "all-MiniLM-L6-v2", "sure_reading": 1.5},
+        {"model": "all-MiniLM-L6-v2", "sure_reading": "sure"},
+        ["all-MiniLM-L6-v2"],
+    ],
+)
+def test_the_first_look_must_name_one_of_the_embeddings_models(first_look: object) -> None:
+    with pytest.raises(InvalidConfigException):
+        TopicReader.validate_config({**CONFIG, "first_look": first_look})
+    TopicReader.validate_config({**CONFIG, "first_look": {}})  # none
 
 
 @pytest.mark.parametrize(

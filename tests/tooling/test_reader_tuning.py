@@ -34,13 +34,14 @@ def trained(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         thresholds = None
 
     def train_reader(
-        knowledge: Any, encoder: Any, examples: Any, config: Any, thresholds: Any, by: Any
+        knowledge: Any, encoder: Any, examples: Any, config: Any, thresholds: Any, by: Any, first: Any
     ) -> Any:
         calls.append(
             {
                 "encoder": encoder,
                 "main": config,
                 "by_language": by,
+                "first_look": first,
                 "examples": len(examples),
                 "trained": thresholds,
             }
@@ -98,6 +99,14 @@ def test_tuning_english_varies_the_readers_classifier_and_keeps_spanish_as_confi
             ClassifierConfig(c=float(spanish["c"]), vector_weight=float(spanish["vector_weight"])),
         )
         assert call["language"] == "en"
+        # The first look is trained as configured: it reads only what it is sure of.
+        first = config["first_look"]
+        assert call["first_look"] == (
+            first["model"],
+            ClassifierConfig(
+                c=float(config["c"]), vector_weight=float(config["vector_weight"]), max_iter=first["max_iter"]
+            ),
+        )
     assert set(DEV_SETS) == {"en", "es"} and all(
         path.is_file() for sets in DEV_SETS.values() for path in sets.values()
     )
