@@ -57,12 +57,6 @@ Each entry: what is replaced, by what, why, and what to check on an upgrade.
   reused, and closes it when the server stops (``rasa_server/http_sessions.py``). Check:
   ``EndpointConfig.request`` uses ``async with self.session() as session``, and
   ``serve_application`` registers ``close_resources`` by its module-level name.
-- ``RulePolicy._get_possible_keys`` and ``RulePolicy._rule_key_to_state`` (Rasa) →
-  ``rules.possible_keys`` and ``rules.rule_states``. To find the rules that apply, Rasa
-  parsed every rule's JSON key again at every state of the conversation, back to its start;
-  now each key is parsed once, and the walk back ends past the longest rule left (the rules
-  kept are Rasa's: ``rasa_server/rules.py``). Check: ``_get_possible_keys(lookup, states)``
-  and that ``_is_rule_applicable`` holds for a rule at every turn beyond its length.
 - ``MessageProcessor.parse_message`` (Rasa) → :func:`parse_in_context`. Rasa's NLU sees one
   message alone; the topic reader (components/topic_reader.py) reads a follow-up ("how
   long do they last?") in the light of the topic just answered. Before parsing, the topic
@@ -106,7 +100,6 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
-from rasa.core.policies.rule_policy import RulePolicy
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -119,7 +112,7 @@ from bot.conversation import (
     PREVIOUS_TOPIC_KEY,
     conversation_language,
 )
-from rasa_server import faults, http_sessions, preload, rules, workers
+from rasa_server import faults, http_sessions, preload, workers
 from rasa_server.graph import SequentialGraphRunner
 
 # The versions the patches were written and tested against (requirements/runtime.lock).
@@ -286,5 +279,3 @@ def apply() -> None:
     rasa.core.run.close_resources = http_sessions.closing_sessions(_ORIGINAL_CLOSE_RESOURCES)
     MessageProcessor.parse_message = parse_in_context
     rasa.core.test._predict_tracker_actions = predict_stories_in_context
-    RulePolicy._get_possible_keys = rules.possible_keys
-    RulePolicy._rule_key_to_state = staticmethod(rules.rule_states)

@@ -13,7 +13,6 @@ import pytest
 import rasa.core.test
 from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import UserMessage
-from rasa.core.policies.rule_policy import RulePolicy
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import Event, SlotSet, UserUttered
 from rasa.shared.core.slots import TextSlot
@@ -21,11 +20,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 
 from bot.conversation import CONTEXT_SECONDS, LAST_TOPIC_SLOT, PREVIOUS_TOPIC_KEY
-from rasa_server import patches, rules
-
-# Rasa's own, as collected (before any test applies the patches in this process).
-_RASA_POSSIBLE_KEYS = RulePolicy._get_possible_keys
-_RASA_KEY_TO_STATE = RulePolicy.__dict__["_rule_key_to_state"]
+from rasa_server import patches
 
 SPEC = RemoteAction.action_response_format_spec()
 
@@ -79,16 +74,6 @@ def test_apply_installs_the_cached_lookups_where_rasa_looks_them_up(monkeypatch:
 
     assert validate is patches.cached_validate
     assert Event.resolve_by_type is patches.cached_resolve_by_type
-
-
-def test_apply_makes_the_rule_policy_find_its_rules_with_rasa_server_rules(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(RulePolicy, "_get_possible_keys", _RASA_POSSIBLE_KEYS)
-    monkeypatch.setattr(RulePolicy, "_rule_key_to_state", _RASA_KEY_TO_STATE)
-    patches.apply()
-    assert RulePolicy._get_possible_keys is rules.possible_keys
-    assert RulePolicy._rule_key_to_state is rules.rule_states  # a static method, as Rasa's
 
 
 def test_event_classes_are_rasas_own_and_looked_up_once_per_name(monkeypatch: pytest.MonkeyPatch) -> None:
