@@ -184,7 +184,8 @@ class TopicReader(GraphComponent):
         first_look = merged["first_look"]
         if first_look:
             cls._check_own("the first look", first_look, merged, names)
-            cls._check_probability("the first look's sure_reading", first_look.get("sure_reading", 0.8))
+            sure = first_look.get("sure_reading", ReadingThresholds().first_look_sure)
+            cls._check_probability("the first look's sure_reading", sure)
         cls._check_probability("doubtful_threshold", merged["doubtful_threshold"])
 
     @classmethod
