@@ -65,6 +65,18 @@ POINTING_BACK_IN_MESSAGE = re.compile(
 POINTING_BACK_ES = re.compile(
     r"^\W*y\s+(?:qu[eé]|c[oó]mo|cu[aá]nd[oa]|cu[aá]nt[oa]s?|d[oó]nde|por qu[eé]|para qu[eé])\b", re.IGNORECASE
 )
+# A bare question about a length of time ("how many days?", "for how long?", "¿cuántos días?"):
+# it names nothing of its own, so after an answer it asks how long the thing just discussed
+# lasts or must be waited for (a wait after alcohol, swelling, results), not a new topic.
+HOW_LONG_ALONE = re.compile(
+    r"^(?:and\s+|so\s+|y\s+|entonces\s+)?(?:for\s+|por\s+|durante\s+)?"
+    r"(?:how\s+(?:many|much)\s+(?:more\s+)?(?:days|hours|weeks|nights|months|time)|how\s+long|"
+    r"until\s+when|till\s+when|cu[aá]nt[oa]s\s+(?:d[ií]as|horas|semanas|noches|meses)|"
+    r"cu[aá]nto\s+tiempo|hasta\s+cu[aá]ndo)"
+    r"(?:\s+(?:exactly|roughly|more|then|after(?:wards)?|should i wait|do i (?:have to |need to )?wait|"
+    r"m[aá]s|exactamente|entonces|despu[eé]s|(?:tengo|hay) que esperar|debo esperar))?\W*$",
+    re.IGNORECASE,
+)
 # Spanish question words and verbs a question starts with (with and without accents).
 _ES_QUESTION_WORD = r"qu[eé]|c[oó]mo|cu[aá]ndo|cu[aá]nt[oa]s?|d[oó]nde|qui[eé]n(?:es)?|cu[aá]l(?:es)?"
 _ES_ASKING = (
@@ -378,7 +390,8 @@ class Reader:
         """
         if previous_topic is None or previous_topic not in self.knowledge.topics:
             return None
-        pointing = bool(POINTING_BACK_IN_MESSAGE.search(text) or POINTING_BACK_ES.search(text))
+        how_long = bool(HOW_LONG_ALONE.match(opening(text)))
+        pointing = bool(POINTING_BACK_IN_MESSAGE.search(text) or POINTING_BACK_ES.search(text) or how_long)
         if within_message:
             if not (pointing or len(text.split()) <= self.thresholds.short_part_words):
                 return None
@@ -407,8 +420,11 @@ class Reader:
         # A short question of its own ("what's the weather tomorrow?") is not read after the
         # previous question; a fragment is ("for everyone?" after the results).
         whole_question = by_length_only and bool(ASKING.match(opening(text)))
-        if not whole_question and (
-            (pointing and not own_reading_is_clear) or weighed.confidence < self.thresholds.answer
+        # A bare "how many days?" is read after the previous question however clearly it
+        # reads alone (as the number of sessions, say): alone, it asks about nothing.
+        if how_long or (
+            not whole_question
+            and ((pointing and not own_reading_is_clear) or weighed.confidence < self.thresholds.answer)
         ):
             # The message as the patient meant it, after the question in its language.
             asked = self.knowledge.in_language(language).topic(previous.id).question

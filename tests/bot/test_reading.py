@@ -15,11 +15,13 @@ from bot.embedding import load_encoder
 from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.reading import (
     FALLBACK_INTENT,
+    HOW_LONG_ALONE,
     OUT_OF_SCOPE_INTENT,
     LanguageClassifier,
     Reader,
     asks,
     leans_on_context,
+    opening,
     question_parts,
     train_reader,
 )
@@ -381,6 +383,52 @@ def test_a_short_fragment_is_still_read_after_the_previous_question(
 ) -> None:
     reading = reader.read(text, previous_topic="results_timing", language=language)
     assert reading.topics == ("results_timing",) and reading.in_context
+
+
+@pytest.mark.parametrize(
+    ("previous", "text", "language"),
+    [
+        ("coffee_alcohol", "how many days?", "en"),  # alone: the number of sessions
+        ("exercise", "for how long?", "en"),  # alone: the appointment's length
+        ("washing_hair", "ok and how many hours?", "en"),
+        ("side_effects", "how many days exactly?", "en"),
+        ("coffee_alcohol", "¿cuántos días?", "es"),
+        ("exercise", "¿y hasta cuándo?", "es"),
+    ],
+)
+def test_a_bare_how_long_asks_about_the_topic_just_discussed(
+    reader: Reader, previous: str, text: str, language: str
+) -> None:
+    reading = reader.read(text, previous_topic=previous, language=language)
+    assert reading.topics == (previous,) and reading.in_context
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("how many sessions do I need?", "sessions"),  # names what it asks: a question of its own
+        ("how long does the appointment take?", "procedure"),
+    ],
+)
+def test_a_how_long_question_that_names_its_subject_is_its_own(reader: Reader, text: str, topic: str) -> None:
+    reading = reader.read(text, previous_topic="coffee_alcohol", language="en")
+    assert reading.topics == (topic,) and not reading.in_context
+
+
+@pytest.mark.parametrize(
+    ("text", "bare"),
+    [
+        ("how many days?", True),
+        ("And for how long should I wait?", True),
+        ("¿Cuántas horas?", True),
+        ("cuanto tiempo tengo que esperar", True),
+        ("how many days after the treatment can I drink?", False),
+        ("how long do results last", False),
+        ("how much does it cost?", False),
+    ],
+)
+def test_what_is_a_bare_how_long(text: str, bare: bool) -> None:
+    assert bool(HOW_LONG_ALONE.match(opening(text))) is bare
 
 
 @pytest.mark.parametrize("text", ["¿y cuánto tiempo duran?", "y cuanto duran?"])
