@@ -381,7 +381,9 @@ class Reader:
         message that leans on the context (short, or "and ...", "what about ...") keeps its
         own reading when that is confident, the previous topic weighed more and "out of
         scope" less; when it is not, it too is read after the previous question, unless it
-        is a short whole question of its own.
+        is a short whole question of its own. A bare length of time ("how many days?",
+        ``HOW_LONG_ALONE``) points back like a pronoun, and is read after the previous
+        question however clearly it reads alone.
 
         Only a message that asks something is a follow-up ("hahaha" after the pain answer is
         not). A short one that neither points back nor joins on is not when it reads as out

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -43,9 +44,9 @@ import bot.classifier as classifier_module
 from bot.classifier import ClassifierConfig, IntentClassifier
 from bot.conversation import CONVERSATION_LANGUAGE_KEY, PREVIOUS_TOPIC_KEY, language_hint
 from bot.embedding import model_names, resolve_model_path, setting_identity, shared_encoder
-from bot.knowledge import default_knowledge_base
+from bot.knowledge import KnowledgeBase, default_knowledge_base
 from bot.reading import LanguageClassifier, Reader, Reading, ReadingThresholds, train_reader
-from bot.retrieval import data_hash, load_index, save_index
+from bot.retrieval import Encoder, data_hash, load_index, save_index
 from bot.settings import PROJECT_DIR
 from bot.treatment_time import warm_up
 
@@ -128,6 +129,22 @@ def language_configs(config: dict[str, Any]) -> dict[str, tuple[str, ClassifierC
 def first_look_config(config: dict[str, Any]) -> tuple[str, ClassifierConfig] | None:
     """The first look's model and settings, or None when the configuration has none."""
     return _own_config(config, config["first_look"]) if config["first_look"] else None
+
+
+def configured_reader(
+    knowledge: KnowledgeBase, encoder: Encoder, examples: Sequence[tuple[str, str]], config: dict[str, Any]
+) -> Reader:
+    """A reader trained on ``examples`` as a topic reader's configuration (defaults filled
+    in) says: its classifier, each language's, the first look and the thresholds."""
+    return train_reader(
+        knowledge,
+        encoder,
+        examples,
+        classifier_config(config),
+        reading_thresholds(config),
+        language_configs(config),
+        first_look_config(config),
+    )
 
 
 def project_config(path: Path = PROJECT_DIR / "config.yml") -> dict[str, Any]:
@@ -247,9 +264,6 @@ class TopicReader(GraphComponent):
     def _thresholds(self) -> ReadingThresholds:
         return reading_thresholds(self.config)
 
-    def _classifier_config(self) -> ClassifierConfig:
-        return classifier_config(self.config)
-
     def _language_configs(self) -> dict[str, tuple[str, ClassifierConfig]]:
         return language_configs(self.config)
 
@@ -260,15 +274,7 @@ class TopicReader(GraphComponent):
             for m in training_data.intent_examples
             if m.get(TEXT) and m.get(INTENT)
         ]
-        self.reader = train_reader(
-            knowledge,
-            self.encoder,
-            examples,
-            self._classifier_config(),
-            self._thresholds(),
-            self._language_configs(),
-            first_look_config(self.config),
-        )
+        self.reader = configured_reader(knowledge, self.encoder, examples, self.config)
         with self._model_storage.write_to(self._resource) as directory:
             self.reader.classifier.save(directory / CLASSIFIER_DIR)
             for language, own in self.reader.by_language.items():

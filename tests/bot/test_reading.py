@@ -23,15 +23,8 @@ from bot.reading import (
     leans_on_context,
     opening,
     question_parts,
-    train_reader,
 )
-from components.topic_reader import (
-    classifier_config,
-    first_look_config,
-    language_configs,
-    project_config,
-    reading_thresholds,
-)
+from components.topic_reader import configured_reader, project_config
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +33,7 @@ def reader() -> Reader:
     knowledge = default_knowledge_base()
     settings = project_config()
     examples = [(text, intent) for intent, texts in knowledge.intent_examples.items() for text in texts]
-    return train_reader(
-        knowledge,
-        load_encoder(str(settings["model"])),
-        examples,
-        classifier_config(settings),
-        reading_thresholds(settings),
-        language_configs(settings),
-        first_look_config(settings),
-    )
+    return configured_reader(knowledge, load_encoder(str(settings["model"])), examples, settings)
 
 
 @pytest.mark.parametrize(
